@@ -1,0 +1,288 @@
+//! The check registry: every check with its stable ID, area, severity, rationale and
+//! references, and a pure function from the inventory to findings.
+//!
+//! Nothing here performs I/O.
+
+mod encryption;
+mod images;
+mod network;
+mod pods;
+mod rbac;
+
+use crate::model::{Area, Finding, Inventory, ObjRef, Object, Origin, Severity};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use images::ImageRef;
+
+/// A check: identity, documentation and the function that runs it.
+#[derive(Debug, Serialize)]
+pub struct CheckDef {
+    /// Stable ID, `KH-<AREA>-NNN`; never renumbered or reused.
+    pub id: &'static str,
+    /// The area it belongs to.
+    pub area: Area,
+    /// Default severity of its findings.
+    pub severity: Severity,
+    /// One-line title.
+    pub title: &'static str,
+    /// Why it matters.
+    pub rationale: &'static str,
+    /// CIS Kubernetes Benchmark, NSA/CISA guide, Pod Security Standards control.
+    pub references: &'static [&'static str],
+    /// Whether kubeharden writes a remediation for its findings.
+    pub fixable: bool,
+    /// The check itself.
+    #[serde(skip)]
+    pub run: fn(&Inventory) -> Outcome,
+}
+
+/// What a check saw: how many subjects it judged, and the ones that failed.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Number of subjects (objects, containers, namespaces) the check judged.
+    pub evaluated: usize,
+    /// The failures.
+    pub hits: Vec<Hit>,
+}
+
+/// One failure, before the registry adds the check's identity.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The object.
+    pub object: ObjRef,
+    /// Where the object came from.
+    pub origin: Origin,
+    /// Dotted path of the offending field.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// A severity other than the check's default, when the check grades its findings.
+    pub severity: Option<Severity>,
+}
+
+impl Hit {
+    /// A failure on an object.
+    pub fn on(obj: &Object, path: impl Into<String>, message: impl Into<String>) -> Hit {
+        Hit {
+            object: obj.id.clone(),
+            origin: obj.origin.clone(),
+            path: path.into(),
+            message: message.into(),
+            severity: None,
+        }
+    }
+}
+
+/// Every check, grouped by area. `kubeharden checks` prints this table.
+pub static CHECKS: &[CheckDef] = &[
+    rbac::CLUSTER_ADMIN_BINDING,
+    encryption::PROVIDER_CONFIG_NOT_SET,
+    encryption::CANNOT_VERIFY,
+    pods::NAMESPACE_NOT_ENFORCING,
+    pods::PRIVILEGED,
+    images::MUTABLE_TAG,
+    images::NO_DIGEST,
+    network::NO_DEFAULT_DENY_INGRESS,
+    network::NO_DEFAULT_DENY_EGRESS,
+];
+
+/// A check by ID.
+pub fn find(id: &str) -> Option<&'static CheckDef> {
+    CHECKS.iter().find(|c| c.id.eq_ignore_ascii_case(id))
+}
+
+/// Score and counts of one area.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AreaSummary {
+    /// The area.
+    pub area: Area,
+    /// 0–100: the severity-weighted share of judged subjects that pass; `None` when the
+    /// area judged nothing it could score.
+    pub score: Option<u8>,
+    /// Findings per severity.
+    pub counts: BTreeMap<Severity, usize>,
+    /// Number of findings.
+    pub findings: usize,
+}
+
+/// The result of running the checks.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    /// Findings, worst first, then by area, check, object and path.
+    pub findings: Vec<Finding>,
+    /// One summary per area, in session order.
+    pub areas: Vec<AreaSummary>,
+}
+
+impl Results {
+    /// The summary of one area.
+    pub fn area(&self, area: Area) -> Option<&AreaSummary> {
+        self.areas.iter().find(|a| a.area == area)
+    }
+
+    /// Findings of one area.
+    pub fn in_area(&self, area: Area) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.area == area)
+    }
+
+    /// The worst severity present, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// Runs the checks of the given areas (all when empty) and scores every area.
+pub fn run(inv: &Inventory, areas: &[Area]) -> Results {
+    let mut findings = Vec::new();
+    // Per area: (weighted total, weighted passes).
+    let mut weights: BTreeMap<Area, (u64, u64)> = BTreeMap::new();
+    for def in CHECKS
+        .iter()
+        .filter(|d| areas.is_empty() || areas.contains(&d.area))
+    {
+        let outcome = (def.run)(inv);
+        let failing: BTreeSet<&ObjRef> = outcome.hits.iter().map(|h| &h.object).collect();
+        let evaluated = outcome.evaluated.max(failing.len()) as u64;
+        let passed = evaluated - failing.len() as u64;
+        let w = def.severity.weight();
+        let entry = weights.entry(def.area).or_default();
+        entry.0 += w * evaluated;
+        entry.1 += w * passed;
+        findings.extend(outcome.hits.into_iter().map(|h| Finding {
+            check: def.id,
+            area: def.area,
+            severity: h.severity.unwrap_or(def.severity),
+            message: h.message,
+            object: h.object,
+            origin: h.origin,
+            path: h.path,
+            fixable: def.fixable,
+        }));
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.area.cmp(&b.area))
+            .then(a.check.cmp(b.check))
+            .then(a.object.cmp(&b.object))
+            .then(a.path.cmp(&b.path))
+    });
+    findings.dedup_by(|a, b| a.key() == b.key());
+    let areas = Area::ALL
+        .into_iter()
+        .filter(|a| areas.is_empty() || areas.contains(a))
+        .map(|area| {
+            let mut counts = BTreeMap::new();
+            let mut n = 0;
+            for f in findings.iter().filter(|f| f.area == area) {
+                *counts.entry(f.severity).or_insert(0) += 1;
+                n += 1;
+            }
+            let score = weights.get(&area).and_then(|&(total, passed)| {
+                (total > 0).then(|| ((passed * 100 + total / 2) / total) as u8)
+            });
+            AreaSummary {
+                area,
+                score,
+                counts,
+                findings: n,
+            }
+        })
+        .collect();
+    Results { findings, areas }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_well_formed_and_grouped_by_area() {
+        let mut seen = BTreeSet::new();
+        for c in CHECKS {
+            assert!(seen.insert(c.id), "duplicate {}", c.id);
+            let prefix = match c.area {
+                Area::ApiAccess => "KH-RBAC-",
+                Area::Encryption => "KH-ENC-",
+                Area::PodSecurity => "KH-POD-",
+                Area::Images => "KH-IMG-",
+                Area::Network => "KH-NET-",
+            };
+            let num = c.id.strip_prefix(prefix).unwrap_or_else(|| panic!("{}", c.id));
+            assert!(num.len() == 3 && num.chars().all(|d| d.is_ascii_digit()), "{}", c.id);
+            assert!(!c.references.is_empty(), "{} has no references", c.id);
+        }
+        for area in Area::ALL {
+            assert!(CHECKS.iter().any(|c| c.area == area), "no check in {area}");
+        }
+    }
+}
+
+/// One container of a pod spec, from any of the three lists.
+pub(crate) struct ContainerView<'a> {
+    /// `containers`, `initContainers` or `ephemeralContainers`.
+    pub list: &'static str,
+    /// Index in that list.
+    pub index: usize,
+    /// Container name.
+    pub name: &'a str,
+    /// Image reference.
+    pub image: Option<&'a str>,
+    /// The container's securityContext.
+    pub security_context: Option<&'a k8s_openapi::api::core::v1::SecurityContext>,
+}
+
+impl ContainerView<'_> {
+    /// Dotted path of the container under a pod-spec path.
+    pub fn path(&self, spec_path: &str) -> String {
+        format!("{spec_path}.{}[{}]", self.list, self.index)
+    }
+}
+
+/// initContainers, containers and ephemeralContainers, in that order (as the kubelet starts them).
+pub(crate) fn containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<ContainerView<'_>> {
+    let mut out = Vec::new();
+    for (i, c) in spec.init_containers.iter().flatten().enumerate() {
+        out.push(ContainerView {
+            list: "initContainers",
+            index: i,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+        });
+    }
+    for (i, c) in spec.containers.iter().enumerate() {
+        out.push(ContainerView {
+            list: "containers",
+            index: i,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+        });
+    }
+    for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
+        out.push(ContainerView {
+            list: "ephemeralContainers",
+            index: i,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+        });
+    }
+    out
+}
+
+/// The Namespace object for a namespace name, or a reference to it when the source has none.
+pub(crate) fn namespace_hit(inv: &Inventory, ns: &str, path: &str, message: String) -> Hit {
+    match inv.find("Namespace", None, ns) {
+        Some(obj) => Hit::on(obj, path, message),
+        None => Hit {
+            object: ObjRef::new("v1", "Namespace", None, ns),
+            origin: Origin::Synthetic,
+            path: path.to_string(),
+            message,
+            severity: None,
+        },
+    }
+}

@@ -1,0 +1,256 @@
+//! Command-line interface: flags (kubectl conventions), subcommands, exit codes.
+
+pub mod scan;
+
+use crate::model::{Area, Severity};
+use crate::source::{ClusterOptions, SourceSpec};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit code: nothing at or above `--fail-on`.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: findings at or above `--fail-on`.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: an error (bad input, unreachable cluster, bad usage).
+pub const EXIT_ERROR: u8 = 2;
+
+/// Find, fix, dry-run and apply Kubernetes hardening in one terminal program.
+///
+/// With no subcommand, kubeharden opens the guided terminal UI on the chosen source.
+/// Without --demo or -f it reads the live cluster of the current kubeconfig context.
+#[derive(Debug, Parser)]
+#[command(name = "kubeharden", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Examples:\n  kubeharden --demo                     open the TUI on the embedded demo cluster\n  kubeharden scan -f manifests/          scan a folder of manifests\n  kubeharden scan --context prod -o json scan a live cluster, JSON output\n  kubectl get deploy -A -o yaml | kubeharden scan -f -")]
+pub struct Cli {
+    /// Where to read objects from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// When to use colour: auto (a terminal and no NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// What to do; without one, the TUI opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Source flags, shared by the TUI and every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Use the demo cluster embedded in the binary (no cluster needed).
+    #[arg(long, global = true, conflicts_with = "filename")]
+    pub demo: bool,
+
+    /// Manifests to read: a file, a folder (recursive: .yaml, .yml, .json) or - for stdin.
+    /// Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
+    pub filename: Vec<String>,
+
+    /// With -f: a document that cannot be parsed is an error (exit 2) instead of a warning.
+    #[arg(long, global = true)]
+    pub strict: bool,
+
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
+
+    /// Read namespaced objects from this namespace only (default: all namespaces).
+    #[arg(short = 'n', long, value_name = "NAME", global = true)]
+    pub namespace: Option<String>,
+
+    /// Read all namespaces (the default; overrides -n, as in kubectl).
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+
+    /// How long to wait for one API request, e.g. 30s, 1m, 500ms; 0 waits forever.
+    #[arg(long, value_name = "DURATION", global = true, value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
+}
+
+impl SourceArgs {
+    /// The source these flags describe.
+    pub fn spec(&self) -> SourceSpec {
+        if self.demo {
+            SourceSpec::Demo
+        } else if !self.filename.is_empty() {
+            SourceSpec::Files(self.filename.clone())
+        } else {
+            SourceSpec::Cluster(ClusterOptions {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+                namespace: if self.all_namespaces {
+                    None
+                } else {
+                    self.namespace.clone()
+                },
+                request_timeout: self.request_timeout.filter(|d| !d.is_zero()),
+            })
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan the source and print the findings as a table or JSON.
+    ///
+    /// Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 an error.
+    Scan(ScanArgs),
+    /// List every check: ID, area, severity, title.
+    Checks {
+        /// Output format.
+        #[arg(short = 'o', long = "format", visible_alias = "output", value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Flags of `scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "format", visible_alias = "output", value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Only these areas (repeatable): api-access, encryption, pod-security, images, network.
+    #[arg(long, value_name = "AREA", value_parser = parse_area)]
+    pub area: Vec<Area>,
+
+    /// Exit 1 when a finding is at or above this severity: info, low, medium, high, critical.
+    #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = parse_severity)]
+    pub fail_on: Severity,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable table.
+    Table,
+    /// JSON (schema in the README).
+    Json,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal unless NO_COLOR is set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour, given whether the output is a terminal.
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+fn parse_area(s: &str) -> Result<Area, String> {
+    s.parse()
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}
+
+/// kubectl-style durations: `30s`, `1m`, `1m30s`, `500ms`, `2h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("invalid duration {s:?}: missing unit (s, m, h, ms)"))?;
+        let (num, tail) = rest.split_at(digits);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let secs = match unit {
+            "ms" => value / 1000.0,
+            "s" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            _ => return Err(format!("invalid duration {s:?}: unknown unit {unit:?}")),
+        };
+        total += Duration::from_secs_f64(secs);
+        rest = next;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_kubectl_writes_them() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
+
+/// The `checks` listing.
+pub fn checks_listing(format: Format) -> String {
+    use crate::checks::CHECKS;
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(CHECKS).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Table => {
+            let mut out = format!("{:<12} {:<13} {:<9} {:<8} TITLE\n", "ID", "AREA", "SEVERITY", "FIXABLE");
+            for c in CHECKS {
+                out.push_str(&format!(
+                    "{:<12} {:<13} {:<9} {:<8} {}\n",
+                    c.id,
+                    c.area.key(),
+                    c.severity.key(),
+                    if c.fixable { "yes" } else { "no" },
+                    c.title
+                ));
+            }
+            out
+        }
+    }
+}

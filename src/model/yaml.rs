@@ -1,0 +1,389 @@
+//! The only user of the YAML and JSON parsers: documents in, trees out.
+//!
+//! Multi-document YAML is split on document markers before parsing, so that one broken
+//! document never hides the ones after it. serde_yaml bounds nesting depth and alias
+//! expansion ("billion laughs"), so hostile input ends in an error, not a hang.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A document that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocError {
+    /// 0-based index of the document in the file.
+    pub document: usize,
+    /// 1-based line in the file, when the parser knows it.
+    pub line: Option<usize>,
+    /// What the parser said.
+    pub message: String,
+}
+
+/// One parsed document: its index and its tree (`Value::Null` for an empty document).
+pub type Doc = Result<(usize, Value), DocError>;
+
+/// A YAML document's text and the 0-based line it starts on.
+struct Chunk<'a> {
+    text: &'a str,
+    first_line: usize,
+}
+
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker).is_some_and(|rest| {
+        rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t') || rest.starts_with('#')
+    })
+}
+
+/// Splits a YAML stream on `---` and `...` lines at column 0.
+fn split(text: &str) -> Vec<Chunk<'_>> {
+    let mut chunks = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 0usize;
+    let mut offset = 0usize;
+    let mut explicit_start = false;
+    for (lineno, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let starts_doc = is_marker(bare, "---");
+        let ends_doc = is_marker(bare, "...");
+        if starts_doc || ends_doc {
+            let body = text.get(start..offset).unwrap_or("");
+            if explicit_start || !body.trim().is_empty() || !chunks.is_empty() {
+                if !(ends_doc && body.trim().is_empty() && !explicit_start) {
+                    chunks.push(Chunk {
+                        text: body,
+                        first_line: start_line,
+                    });
+                }
+            }
+            if starts_doc {
+                // "--- {a: 1}" carries content on the marker line itself.
+                let rest_at = offset + 3;
+                start = rest_at.min(offset + line.len());
+                start_line = lineno;
+                explicit_start = true;
+            } else {
+                start = offset + line.len();
+                start_line = lineno + 1;
+                explicit_start = false;
+            }
+        }
+        offset += line.len();
+    }
+    let body = text.get(start..).unwrap_or("");
+    if explicit_start || !body.trim().is_empty() || chunks.is_empty() {
+        chunks.push(Chunk {
+            text: body,
+            first_line: start_line,
+        });
+    }
+    chunks
+}
+
+/// Parses a multi-document YAML stream. Every document gets an entry, in order.
+pub fn parse_yaml_stream(text: &str) -> Vec<Doc> {
+    split(text)
+        .into_iter()
+        .enumerate()
+        .map(|(index, chunk)| parse_one(index, &chunk))
+        .collect()
+}
+
+fn parse_one(index: usize, chunk: &Chunk<'_>) -> Doc {
+    if chunk
+        .text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Ok((index, Value::Null));
+    }
+    let de = serde_yaml::Deserializer::from_str(chunk.text);
+    match Value::deserialize(de) {
+        Ok(v) => Ok((index, v)),
+        Err(e) => Err(DocError {
+            document: index,
+            line: e.location().map(|l| chunk.first_line + l.line()),
+            message: clean_message(&e.to_string()),
+        }),
+    }
+}
+
+/// serde_yaml appends " at line L column C" to messages; the line is reported separately.
+fn clean_message(msg: &str) -> String {
+    let msg = match msg.find(" at line ") {
+        Some(i) => msg.get(..i).unwrap_or(msg),
+        None => msg,
+    };
+    let msg = msg.trim_end_matches(['.', ' ']);
+    msg.lines().next().unwrap_or(msg).to_string()
+}
+
+/// Parses JSON text: one value, or several concatenated values (each a "document").
+pub fn parse_json_stream(text: &str) -> Vec<Doc> {
+    let mut out = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut index = 0;
+    loop {
+        match stream.next() {
+            None => break,
+            Some(Ok(v)) => out.push(Ok((index, v))),
+            Some(Err(e)) => {
+                out.push(Err(DocError {
+                    document: index,
+                    line: Some(e.line()),
+                    message: clean_json_message(&e),
+                }));
+                break; // the stream cannot resynchronise after a syntax error
+            }
+        }
+        index += 1;
+    }
+    out
+}
+
+fn clean_json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(" at line ") {
+        Some(i) => msg.get(..i).unwrap_or(&msg).to_string(),
+        None => msg,
+    }
+}
+
+/// Parses text whose format is unknown (stdin): JSON when it starts with `{` or `[`, else YAML.
+pub fn parse_any(text: &str) -> Vec<Doc> {
+    match text.trim_start().chars().next() {
+        Some('{') | Some('[') => {
+            let docs = parse_json_stream(text);
+            if docs.iter().all(Result::is_ok) {
+                docs
+            } else {
+                // `{a: 1}` is YAML flow style, not JSON.
+                let yaml = parse_yaml_stream(text);
+                if yaml.iter().all(Result::is_ok) { yaml } else { docs }
+            }
+        }
+        _ => parse_yaml_stream(text),
+    }
+}
+
+/// Renders a tree as block YAML, for display. Returns the text and, for every line,
+/// the dotted path of the field it shows (`spec.containers[0].image`).
+pub fn render(value: &Value) -> (String, Vec<String>) {
+    let mut r = Renderer::default();
+    r.value(value, 0, "", false);
+    (r.out, r.paths)
+}
+
+#[derive(Default)]
+struct Renderer {
+    out: String,
+    paths: Vec<String>,
+}
+
+impl Renderer {
+    fn line(&mut self, indent: usize, text: &str, path: &str) {
+        for _ in 0..indent {
+            self.out.push(' ');
+        }
+        self.out.push_str(text);
+        self.out.push('\n');
+        self.paths.push(path.to_string());
+    }
+
+    fn value(&mut self, v: &Value, indent: usize, path: &str, _in_list: bool) {
+        match v {
+            Value::Object(map) if !map.is_empty() => {
+                for (k, child) in map {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let key = scalar_key(k);
+                    match child {
+                        Value::Object(m) if !m.is_empty() => {
+                            self.line(indent, &format!("{key}:"), &p);
+                            self.value(child, indent + 2, &p, false);
+                        }
+                        Value::Array(a) if !a.is_empty() => {
+                            self.line(indent, &format!("{key}:"), &p);
+                            self.value(child, indent, &p, false);
+                        }
+                        _ => self.line(indent, &format!("{key}: {}", scalar(child)), &p),
+                    }
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    match item {
+                        Value::Object(m) if !m.is_empty() => {
+                            // First key on the dash line, the rest indented under it.
+                            let mut first = true;
+                            for (k, child) in m {
+                                let cp = format!("{p}.{k}");
+                                let key = scalar_key(k);
+                                let (ind, prefix) = if first {
+                                    (indent, "- ")
+                                } else {
+                                    (indent + 2, "")
+                                };
+                                match child {
+                                    Value::Object(cm) if !cm.is_empty() => {
+                                        self.line(ind, &format!("{prefix}{key}:"), &cp);
+                                        self.value(child, indent + 4, &cp, false);
+                                    }
+                                    Value::Array(a) if !a.is_empty() => {
+                                        self.line(ind, &format!("{prefix}{key}:"), &cp);
+                                        self.value(child, indent + 2, &cp, false);
+                                    }
+                                    _ => self.line(
+                                        ind,
+                                        &format!("{prefix}{key}: {}", scalar(child)),
+                                        &cp,
+                                    ),
+                                }
+                                first = false;
+                            }
+                        }
+                        Value::Array(a) if !a.is_empty() => {
+                            self.line(indent, "-", &p);
+                            self.value(item, indent + 2, &p, true);
+                        }
+                        _ => self.line(indent, &format!("- {}", scalar(item)), &p),
+                    }
+                }
+            }
+            _ => self.line(indent, &scalar(v), path),
+        }
+    }
+}
+
+fn scalar_key(k: &str) -> String {
+    if needs_quotes(k) {
+        serde_json::to_string(k).unwrap_or_default()
+    } else {
+        k.to_string()
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            if needs_quotes(s) {
+                serde_json::to_string(s).unwrap_or_default()
+            } else {
+                s.clone()
+            }
+        }
+        Value::Array(_) => "[]".into(),
+        Value::Object(_) => "{}".into(),
+    }
+}
+
+fn needs_quotes(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+    ) {
+        return true;
+    }
+    if s.parse::<f64>().is_ok() || s.starts_with(|c: char| "-?:,[]{}#&*!|>'\"%@`".contains(c)) {
+        return true;
+    }
+    s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.starts_with(' ')
+        || s.ends_with(' ')
+        || s.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(docs: &[Doc]) -> Vec<Value> {
+        docs.iter()
+            .map(|d| d.as_ref().unwrap().1.clone())
+            .collect()
+    }
+
+    #[test]
+    fn splits_documents_and_keeps_indexes() {
+        let docs = parse_yaml_stream("a: 1\n---\nb: 2\n--- # c\nc: 3\n");
+        assert_eq!(docs.len(), 3);
+        assert_eq!(ok(&docs)[2]["c"], 3);
+    }
+
+    #[test]
+    fn leading_marker_is_not_an_extra_document() {
+        let docs = parse_yaml_stream("---\na: 1\n---\nb: 2\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].as_ref().unwrap().0, 0);
+    }
+
+    #[test]
+    fn broken_document_is_located_and_the_rest_still_parses() {
+        let text = "a: 1\n---\nb: [1,\n  c: d\n---\nz: 3\n";
+        let docs = parse_yaml_stream(text);
+        assert_eq!(docs.len(), 3);
+        let err = docs[1].as_ref().unwrap_err();
+        assert_eq!(err.document, 1);
+        assert!(err.line.unwrap() >= 3, "{err:?}");
+        assert_eq!(docs[2].as_ref().unwrap().1["z"], 3);
+    }
+
+    #[test]
+    fn block_scalar_with_dashes_stays_in_its_document() {
+        let docs = parse_yaml_stream("a: |\n  ---\n  x\nb: 2\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(ok(&docs)[0]["a"], "---\nx\n");
+    }
+
+    #[test]
+    fn alias_bomb_is_an_error_not_a_hang() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let docs = parse_yaml_stream(&text);
+        assert!(docs[0].is_err());
+    }
+
+    #[test]
+    fn json_stream_reports_the_line_of_truncation() {
+        let docs = parse_json_stream("{\"a\": 1}\n{\"b\":\n");
+        assert_eq!(docs.len(), 2);
+        assert!(docs[0].is_ok());
+        assert_eq!(docs[1].as_ref().unwrap_err().document, 1);
+    }
+
+    #[test]
+    fn render_maps_lines_to_paths() {
+        let v: Value = serde_json::json!({"spec": {"containers": [
+            {"name": "a", "securityContext": {"privileged": true}}]}});
+        let (text, paths) = render(&v);
+        let line = paths
+            .iter()
+            .position(|p| p == "spec.containers[0].securityContext.privileged")
+            .unwrap();
+        assert_eq!(text.lines().nth(line).unwrap().trim(), "privileged: true");
+        let first = paths
+            .iter()
+            .position(|p| p == "spec.containers[0].name")
+            .unwrap();
+        assert_eq!(text.lines().nth(first).unwrap().trim(), "- name: a");
+        // The rendered text is valid YAML for the same tree.
+        let back: Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(back, v);
+    }
+}
