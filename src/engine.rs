@@ -17,7 +17,8 @@ pub async fn load(
         SourceSpec::Demo => Ok(source::demo::load()),
         SourceSpec::Files(paths) => {
             let paths = paths.clone();
-            let mut input: Box<dyn Read + Send> = stdin.unwrap_or_else(|| Box::new(std::io::empty()));
+            let mut input: Box<dyn Read + Send> =
+                stdin.unwrap_or_else(|| Box::new(std::io::empty()));
             tokio::task::spawn_blocking(move || source::files::load(&paths, &mut input))
                 .await
                 .map_err(|e| LoadError::Path {
@@ -31,7 +32,11 @@ pub async fn load(
 
 /// Indexes what was loaded and runs the checks of `areas` (all when empty).
 /// With `strict`, any unreadable document or object is an error.
-pub fn evaluate(loaded: Loaded, areas: &[Area], strict: bool) -> Result<(Inventory, Scan), LoadError> {
+pub fn evaluate(
+    loaded: Loaded,
+    areas: &[Area],
+    strict: bool,
+) -> Result<(Inventory, Scan), LoadError> {
     let Loaded {
         info,
         objects,

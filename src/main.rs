@@ -11,7 +11,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "kubeharden: {}", kubeharden::text::sanitize(&format!("{err:#}")));
+            let _ = writeln!(
+                stderr,
+                "kubeharden: {}",
+                kubeharden::text::sanitize(&format!("{err:#}"))
+            );
             ExitCode::from(EXIT_ERROR)
         }
     }

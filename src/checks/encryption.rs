@@ -46,8 +46,7 @@ fn apiserver_pods(inv: &Inventory) -> impl Iterator<Item = &Object> {
     inv.of_kind("Pod").filter(|p| {
         p.namespace() == Some("kube-system")
             && (p.label("component") == Some("kube-apiserver")
-                || (p.name().starts_with("kube-apiserver")
-                    && apiserver_container(p).is_some()))
+                || (p.name().starts_with("kube-apiserver") && apiserver_container(p).is_some()))
     })
 }
 
@@ -57,7 +56,12 @@ fn apiserver_container(pod: &Object) -> Option<(usize, Vec<&str>)> {
     let words = |c: &Value, field: &str| -> Vec<String> {
         c.get(field)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let found = containers.iter().enumerate().find(|(_, c)| {
@@ -108,9 +112,7 @@ fn provider_config_not_set(inv: &Inventory) -> Outcome {
             _ => out.hits.push(Hit::on(
                 pod,
                 format!("spec.containers[{index}].command"),
-                format!(
-                    "kube-apiserver has no {FLAG}: Secrets are stored unencrypted in etcd"
-                ),
+                format!("kube-apiserver has no {FLAG}: Secrets are stored unencrypted in etcd"),
             )),
         }
     }
@@ -151,9 +153,30 @@ mod tests {
 
     #[test]
     fn flags_in_all_spellings() {
-        assert_eq!(flag_value(&["kube-apiserver", "--encryption-provider-config=/x"], super::FLAG), Some("/x"));
-        assert_eq!(flag_value(&["--encryption-provider-config", "/y"], super::FLAG), Some("/y"));
-        assert_eq!(flag_value(&["kube-apiserver --a=b --encryption-provider-config=/z"], super::FLAG), Some("/z"));
-        assert_eq!(flag_value(&["--encryption-provider-config-automatic-reload=true"], super::FLAG), None);
+        assert_eq!(
+            flag_value(
+                &["kube-apiserver", "--encryption-provider-config=/x"],
+                super::FLAG
+            ),
+            Some("/x")
+        );
+        assert_eq!(
+            flag_value(&["--encryption-provider-config", "/y"], super::FLAG),
+            Some("/y")
+        );
+        assert_eq!(
+            flag_value(
+                &["kube-apiserver --a=b --encryption-provider-config=/z"],
+                super::FLAG
+            ),
+            Some("/z")
+        );
+        assert_eq!(
+            flag_value(
+                &["--encryption-provider-config-automatic-reload=true"],
+                super::FLAG
+            ),
+            None
+        );
     }
 }

@@ -98,7 +98,10 @@ pub const NO_DIGEST: CheckDef = CheckDef {
     run: no_digest,
 };
 
-fn each_image(inv: &Inventory, mut f: impl FnMut(&crate::model::Object, String, &str, &str, &ImageRef)) -> usize {
+fn each_image(
+    inv: &Inventory,
+    mut f: impl FnMut(&crate::model::Object, String, &str, &str, &ImageRef),
+) -> usize {
     let mut evaluated = 0;
     for spec in inv.pod_specs() {
         let Some(obj) = inv.owner_of(spec) else {
@@ -122,7 +125,11 @@ fn mutable_tag(inv: &Inventory) -> Outcome {
     let mut hits = Vec::new();
     let evaluated = each_image(inv, |obj, path, who, image, parsed| {
         if parsed.is_mutable_latest() {
-            let what = if parsed.tag.is_some() { "the latest tag" } else { "no tag (latest)" };
+            let what = if parsed.tag.is_some() {
+                "the latest tag"
+            } else {
+                "no tag (latest)"
+            };
             hits.push(Hit::on(obj, path, format!("{who} uses {image:?}: {what}")));
         }
     });
@@ -133,7 +140,11 @@ fn no_digest(inv: &Inventory) -> Outcome {
     let mut hits = Vec::new();
     let evaluated = each_image(inv, |obj, path, who, image, parsed| {
         if parsed.digest.is_none() {
-            hits.push(Hit::on(obj, path, format!("{who} uses {image:?} without a digest")));
+            hits.push(Hit::on(
+                obj,
+                path,
+                format!("{who} uses {image:?} without a digest"),
+            ));
         }
     });
     Outcome { evaluated, hits }
@@ -150,15 +161,24 @@ mod tests {
     #[test]
     fn normalises_docker_hub_and_ports() {
         let r = p("nginx");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag), ("docker.io", "library/nginx", None));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag),
+            ("docker.io", "library/nginx", None)
+        );
         let r = p("registry.example.com:5000/team/app");
         assert_eq!(r.registry, "registry.example.com:5000");
         assert_eq!(r.tag, None);
         assert!(r.is_mutable_latest());
         let r = p("localhost:5000/app:v2");
-        assert_eq!((r.registry.as_str(), r.tag.as_deref()), ("localhost:5000", Some("v2")));
+        assert_eq!(
+            (r.registry.as_str(), r.tag.as_deref()),
+            ("localhost:5000", Some("v2"))
+        );
         let r = p("bitnami/redis:7.2");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("docker.io", "bitnami/redis"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "bitnami/redis")
+        );
     }
 
     #[test]

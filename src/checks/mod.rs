@@ -193,32 +193,6 @@ pub fn run(inv: &Inventory, areas: &[Area]) -> Results {
     Results { findings, areas }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_unique_well_formed_and_grouped_by_area() {
-        let mut seen = BTreeSet::new();
-        for c in CHECKS {
-            assert!(seen.insert(c.id), "duplicate {}", c.id);
-            let prefix = match c.area {
-                Area::ApiAccess => "KH-RBAC-",
-                Area::Encryption => "KH-ENC-",
-                Area::PodSecurity => "KH-POD-",
-                Area::Images => "KH-IMG-",
-                Area::Network => "KH-NET-",
-            };
-            let num = c.id.strip_prefix(prefix).unwrap_or_else(|| panic!("{}", c.id));
-            assert!(num.len() == 3 && num.chars().all(|d| d.is_ascii_digit()), "{}", c.id);
-            assert!(!c.references.is_empty(), "{} has no references", c.id);
-        }
-        for area in Area::ALL {
-            assert!(CHECKS.iter().any(|c| c.area == area), "no check in {area}");
-        }
-    }
-}
-
 /// One container of a pod spec, from any of the three lists.
 pub(crate) struct ContainerView<'a> {
     /// `containers`, `initContainers` or `ephemeralContainers`.
@@ -284,5 +258,37 @@ pub(crate) fn namespace_hit(inv: &Inventory, ns: &str, path: &str, message: Stri
             message,
             severity: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_well_formed_and_grouped_by_area() {
+        let mut seen = BTreeSet::new();
+        for c in CHECKS {
+            assert!(seen.insert(c.id), "duplicate {}", c.id);
+            let prefix = match c.area {
+                Area::ApiAccess => "KH-RBAC-",
+                Area::Encryption => "KH-ENC-",
+                Area::PodSecurity => "KH-POD-",
+                Area::Images => "KH-IMG-",
+                Area::Network => "KH-NET-",
+            };
+            let num =
+                c.id.strip_prefix(prefix)
+                    .unwrap_or_else(|| panic!("{}", c.id));
+            assert!(
+                num.len() == 3 && num.chars().all(|d| d.is_ascii_digit()),
+                "{}",
+                c.id
+            );
+            assert!(!c.references.is_empty(), "{} has no references", c.id);
+        }
+        for area in Area::ALL {
+            assert!(CHECKS.iter().any(|c| c.area == area), "no check in {area}");
+        }
     }
 }

@@ -67,7 +67,10 @@ impl Direction {
 /// Ingress, plus Egress when egress rules are present.
 fn policy_types(policy: &Object) -> Vec<&str> {
     let spec = policy.raw.get("spec");
-    match spec.and_then(|s| s.get("policyTypes")).and_then(Value::as_array) {
+    match spec
+        .and_then(|s| s.get("policyTypes"))
+        .and_then(Value::as_array)
+    {
         Some(types) => types.iter().filter_map(Value::as_str).collect(),
         None => {
             let mut t = vec!["Ingress"];
@@ -107,8 +110,12 @@ fn missing_default_deny(inv: &Inventory, dir: Direction) -> Outcome {
         let workloads = inv.pods_in_namespace(ns).count();
         let others = inv.network_policies(ns).count();
         let what = match dir {
-            Direction::Ingress => "every pod accepts traffic from the whole cluster until a policy selects it",
-            Direction::Egress => "pods can reach the metadata endpoint, the control plane and the internet",
+            Direction::Ingress => {
+                "every pod accepts traffic from the whole cluster until a policy selects it"
+            }
+            Direction::Egress => {
+                "pods can reach the metadata endpoint, the control plane and the internet"
+            }
         };
         let message = format!(
             "no default-deny {} policy for {workloads} workload(s) ({others} other polic{}): {what}",
@@ -127,4 +134,3 @@ fn no_default_deny_ingress(inv: &Inventory) -> Outcome {
 fn no_default_deny_egress(inv: &Inventory) -> Outcome {
     missing_default_deny(inv, Direction::Egress)
 }
-

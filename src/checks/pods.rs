@@ -101,4 +101,3 @@ pub(crate) fn container_word(list: &str) -> &'static str {
         _ => "container",
     }
 }
-

@@ -5,8 +5,10 @@ use crate::model::{Area, Inventory, Severity};
 use serde_json::Value;
 
 /// Subjects that hold cluster-admin by design.
-const CLUSTER_ADMIN_ALLOWED: &[(&str, &str)] =
-    &[("Group", "system:masters"), ("Group", "kubeadm:cluster-admins")];
+const CLUSTER_ADMIN_ALLOWED: &[(&str, &str)] = &[
+    ("Group", "system:masters"),
+    ("Group", "kubeadm:cluster-admins"),
+];
 
 /// KH-RBAC-002: cluster-admin bound to anything but the built-in admin groups.
 pub const CLUSTER_ADMIN_BINDING: CheckDef = CheckDef {

@@ -21,7 +21,9 @@ pub const EXIT_ERROR: u8 = 2;
 /// Without --demo or -f it reads the live cluster of the current kubeconfig context.
 #[derive(Debug, Parser)]
 #[command(name = "kubeharden", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Examples:\n  kubeharden --demo                     open the TUI on the embedded demo cluster\n  kubeharden scan -f manifests/          scan a folder of manifests\n  kubeharden scan --context prod -o json scan a live cluster, JSON output\n  kubectl get deploy -A -o yaml | kubeharden scan -f -")]
+#[command(
+    after_help = "Examples:\n  kubeharden --demo                     open the TUI on the embedded demo cluster\n  kubeharden scan -f manifests/          scan a folder of manifests\n  kubeharden scan --context prod -o json scan a live cluster, JSON output\n  kubectl get deploy -A -o yaml | kubeharden scan -f -"
+)]
 pub struct Cli {
     /// Where to read objects from.
     #[command(flatten)]
@@ -188,9 +190,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("invalid duration {s:?}: missing unit (s, m, h, ms)"))?;
         let (num, tail) = rest.split_at(digits);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
         let unit_len = tail
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(tail.len());
@@ -206,6 +206,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         rest = next;
     }
     Ok(total)
+}
+
+/// The `checks` listing.
+pub fn checks_listing(format: Format) -> String {
+    use crate::checks::CHECKS;
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(CHECKS).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Table => {
+            let mut out = format!(
+                "{:<12} {:<13} {:<9} {:<8} TITLE\n",
+                "ID", "AREA", "SEVERITY", "FIXABLE"
+            );
+            for c in CHECKS {
+                out.push_str(&format!(
+                    "{:<12} {:<13} {:<9} {:<8} {}\n",
+                    c.id,
+                    c.area.key(),
+                    c.severity.key(),
+                    if c.fixable { "yes" } else { "no" },
+                    c.title
+                ));
+            }
+            out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -226,31 +255,5 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
-    }
-}
-
-/// The `checks` listing.
-pub fn checks_listing(format: Format) -> String {
-    use crate::checks::CHECKS;
-    match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(CHECKS).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        Format::Table => {
-            let mut out = format!("{:<12} {:<13} {:<9} {:<8} TITLE\n", "ID", "AREA", "SEVERITY", "FIXABLE");
-            for c in CHECKS {
-                out.push_str(&format!(
-                    "{:<12} {:<13} {:<9} {:<8} {}\n",
-                    c.id,
-                    c.area.key(),
-                    c.severity.key(),
-                    if c.fixable { "yes" } else { "no" },
-                    c.title
-                ));
-            }
-            out
-        }
     }
 }

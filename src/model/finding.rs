@@ -94,15 +94,12 @@ impl fmt::Display for Area {
 impl FromStr for Area {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Area::ALL
-            .into_iter()
-            .find(|a| a.key() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown area {s:?} (expected one of: {})",
-                    Area::ALL.map(Area::key).join(", ")
-                )
-            })
+        Area::ALL.into_iter().find(|a| a.key() == s).ok_or_else(|| {
+            format!(
+                "unknown area {s:?} (expected one of: {})",
+                Area::ALL.map(Area::key).join(", ")
+            )
+        })
     }
 }
 

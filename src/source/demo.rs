@@ -5,12 +5,27 @@ use crate::model::{Origin, yaml};
 
 /// The demo's files, in load order.
 pub const FILES: &[(&str, &str)] = &[
-    ("namespaces.yaml", include_str!("../../assets/demo/namespaces.yaml")),
-    ("default.yaml", include_str!("../../assets/demo/default.yaml")),
-    ("kube-system.yaml", include_str!("../../assets/demo/kube-system.yaml")),
+    (
+        "namespaces.yaml",
+        include_str!("../../assets/demo/namespaces.yaml"),
+    ),
+    (
+        "default.yaml",
+        include_str!("../../assets/demo/default.yaml"),
+    ),
+    (
+        "kube-system.yaml",
+        include_str!("../../assets/demo/kube-system.yaml"),
+    ),
     ("shop.yaml", include_str!("../../assets/demo/shop.yaml")),
-    ("payments.yaml", include_str!("../../assets/demo/payments.yaml")),
-    ("monitoring.yaml", include_str!("../../assets/demo/monitoring.yaml")),
+    (
+        "payments.yaml",
+        include_str!("../../assets/demo/payments.yaml"),
+    ),
+    (
+        "monitoring.yaml",
+        include_str!("../../assets/demo/monitoring.yaml"),
+    ),
     ("ci.yaml", include_str!("../../assets/demo/ci.yaml")),
 ];
 

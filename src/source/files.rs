@@ -9,8 +9,8 @@ use crate::model::{Origin, Problem};
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -124,7 +124,10 @@ fn walk(
         .collect();
     names.sort();
     for (name, path) in names {
-        let shown = Path::new(display).join(&name).to_string_lossy().into_owned();
+        let shown = Path::new(display)
+            .join(&name)
+            .to_string_lossy()
+            .into_owned();
         match std::fs::metadata(&path) {
             Ok(m) if m.is_dir() => walk(&path, &shown, inputs, problems, seen),
             Ok(_) => {
@@ -209,14 +212,19 @@ fn parse_input(input: &Input, stdin: Option<&[u8]>) -> Part {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         part.problems.push(Problem::in_file(
             &name,
-            format!("larger than the {} MiB limit; skipped", MAX_FILE_BYTES / 1024 / 1024),
+            format!(
+                "larger than the {} MiB limit; skipped",
+                MAX_FILE_BYTES / 1024 / 1024
+            ),
         ));
         return part;
     }
     let head = bytes.get(..bytes.len().min(8192)).unwrap_or_default();
     if head.contains(&0) {
-        part.problems
-            .push(Problem::in_file(&name, "binary file (contains NUL bytes); skipped"));
+        part.problems.push(Problem::in_file(
+            &name,
+            "binary file (contains NUL bytes); skipped",
+        ));
         return part;
     }
     let text = match std::str::from_utf8(&bytes) {

@@ -63,19 +63,61 @@ pub const KINDS: &[KindSpec] = &[
     k("apps", "v1", "DaemonSet", "daemonsets", true),
     k("batch", "v1", "Job", "jobs", true),
     k("batch", "v1", "CronJob", "cronjobs", true),
-    k("", "v1", "ReplicationController", "replicationcontrollers", true),
+    k(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        true,
+    ),
     k("", "v1", "ServiceAccount", "serviceaccounts", true),
     KindSpec {
         metadata_only: true,
         ..k("", "v1", "Secret", "secrets", true)
     },
     k("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
-    k("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
-    k("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
-    k("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
-    k("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true),
-    k("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", false),
-    k("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings", false),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    k(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
+    k(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    k(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        false,
+    ),
+    k(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        false,
+    ),
 ];
 
 impl KindSpec {
@@ -120,7 +162,11 @@ pub struct Connection {
 pub async fn connect(opts: &ClusterOptions) -> Result<Connection, LoadError> {
     let kubeconfig = match &opts.kubeconfig {
         Some(p) => Kubeconfig::read_from(p).map_err(|e| {
-            LoadError::Kubeconfig(format!("cannot read kubeconfig {}: {}", p.display(), short(&e)))
+            LoadError::Kubeconfig(format!(
+                "cannot read kubeconfig {}: {}",
+                p.display(),
+                short(&e)
+            ))
         })?,
         None => Kubeconfig::read().map_err(|e| {
             LoadError::Kubeconfig(format!(
@@ -143,7 +189,9 @@ pub async fn connect(opts: &ClusterOptions) -> Result<Connection, LoadError> {
         .and_then(|c| c.context.as_ref())
         .map(|c| c.cluster.clone())
         .ok_or_else(|| {
-            LoadError::Kubeconfig(format!("context {context:?} does not exist in the kubeconfig"))
+            LoadError::Kubeconfig(format!(
+                "context {context:?} does not exist in the kubeconfig"
+            ))
         })?;
     let options = KubeConfigOptions {
         context: Some(context.clone()),
@@ -322,7 +370,9 @@ async fn list_kind(
                         if let Some(map) = item.as_object_mut() {
                             map.insert("apiVersion".into(), Value::String(api_version.clone()));
                             map.insert("kind".into(), Value::String(spec.kind.to_string()));
-                            if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+                            if let Some(meta) =
+                                map.get_mut("metadata").and_then(Value::as_object_mut)
+                            {
                                 meta.remove("managedFields");
                             }
                         }
@@ -357,7 +407,11 @@ fn classify(spec: &KindSpec, namespace: Option<&str>, e: kube::Error) -> ListFai
                 403 => ListFailure::Skip(format!(
                     "forbidden: needs list on {}{scope}{}",
                     spec.qualified(),
-                    if message.is_empty() { String::new() } else { format!(" ({message})") }
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({message})")
+                    }
                 )),
                 404 => ListFailure::Skip(format!(
                     "not served by this API server ({} not found)",
@@ -365,7 +419,11 @@ fn classify(spec: &KindSpec, namespace: Option<&str>, e: kube::Error) -> ListFai
                 )),
                 401 => ListFailure::Fatal(format!(
                     "unauthorized: the kubeconfig credentials were rejected{}",
-                    if message.is_empty() { String::new() } else { format!(" ({message})") }
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({message})")
+                    }
                 )),
                 code => ListFailure::Skip(format!("server error {code}: {message}")),
             }

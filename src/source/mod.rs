@@ -4,9 +4,9 @@ pub mod demo;
 pub mod files;
 pub mod live;
 
-use crate::model::{Object, Origin, Problem};
 use crate::model::object::NotAnObject;
 use crate::model::yaml::Doc;
+use crate::model::{Object, Origin, Problem};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -77,7 +77,12 @@ impl std::fmt::Display for SourceInfo {
         match self {
             SourceInfo::Demo => write!(f, "demo cluster"),
             SourceInfo::Files { paths, files } => {
-                write!(f, "{} ({files} file{})", paths.join(", "), if *files == 1 { "" } else { "s" })
+                write!(
+                    f,
+                    "{} ({files} file{})",
+                    paths.join(", "),
+                    if *files == 1 { "" } else { "s" }
+                )
             }
             SourceInfo::Cluster {
                 context,
@@ -172,7 +177,9 @@ fn is_list(value: &Value) -> bool {
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
-        && value.get("items").is_some_and(|i| i.is_array() || i.is_null())
+        && value
+            .get("items")
+            .is_some_and(|i| i.is_array() || i.is_null())
 }
 
 fn collect_value(
