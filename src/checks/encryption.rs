@@ -18,6 +18,7 @@ pub const PROVIDER_CONFIG_NOT_SET: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Secrets",
         "kubernetes.io/docs/tasks/administer-cluster/encrypt-data",
     ],
+    pss: None,
     fixable: false,
     run: provider_config_not_set,
 };
@@ -35,6 +36,7 @@ pub const CANNOT_VERIFY: CheckDef = CheckDef {
         "CIS EKS/GKE/AKS Benchmark 5.3.1",
         "kubernetes.io/docs/tasks/administer-cluster/encrypt-data",
     ],
+    pss: None,
     fixable: false,
     run: cannot_verify,
 };

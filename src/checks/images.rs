@@ -77,6 +77,7 @@ pub const MUTABLE_TAG: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Container images",
         "kubernetes.io/docs/concepts/containers/images#image-names",
     ],
+    pss: None,
     fixable: false,
     run: mutable_tag,
 };
@@ -94,6 +95,7 @@ pub const NO_DIGEST: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Container images",
         "kubernetes.io/docs/concepts/containers/images#image-names",
     ],
+    pss: None,
     fixable: false,
     run: no_digest,
 };

@@ -9,7 +9,7 @@ mod network;
 mod pods;
 mod rbac;
 
-use crate::model::{Area, Finding, Inventory, ObjRef, Object, Origin, Severity};
+use crate::model::{Area, Finding, Inventory, ObjRef, Object, Origin, PssLevel, Severity};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +30,9 @@ pub struct CheckDef {
     pub rationale: &'static str,
     /// CIS Kubernetes Benchmark, NSA/CISA guide, Pod Security Standards control.
     pub references: &'static [&'static str],
+    /// The Pod Security Standards level whose control this check implements, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pss: Option<PssLevel>,
     /// Whether kubeharden writes a remediation for its findings.
     pub fixable: bool,
     /// The check itself.

@@ -20,6 +20,7 @@ pub const NO_DEFAULT_DENY_INGRESS: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Network policies",
         "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-ingress-traffic",
     ],
+    pss: None,
     fixable: false,
     run: no_default_deny_ingress,
 };
@@ -37,6 +38,7 @@ pub const NO_DEFAULT_DENY_EGRESS: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Network policies",
         "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-egress-traffic",
     ],
+    pss: None,
     fixable: false,
     run: no_default_deny_egress,
 };

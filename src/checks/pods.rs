@@ -2,7 +2,7 @@
 
 use super::{CheckDef, Hit, Outcome, containers};
 use crate::model::inventory::is_system_namespace;
-use crate::model::{Area, Inventory, Severity};
+use crate::model::{Area, Inventory, PssLevel, Severity};
 
 /// KH-POD-001: a namespace that does not enforce at least the baseline standard.
 pub const NAMESPACE_NOT_ENFORCING: CheckDef = CheckDef {
@@ -18,6 +18,7 @@ pub const NAMESPACE_NOT_ENFORCING: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Pod security enforcement",
         "kubernetes.io/docs/concepts/security/pod-security-admission",
     ],
+    pss: None,
     fixable: false,
     run: namespace_not_enforcing,
 };
@@ -65,6 +66,7 @@ pub const PRIVILEGED: CheckDef = CheckDef {
         "CIS Kubernetes Benchmark 5.2.2",
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
+    pss: Some(PssLevel::Baseline),
     fixable: false,
     run: privileged,
 };

@@ -24,6 +24,7 @@ pub const CLUSTER_ADMIN_BINDING: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Role-based access control",
         "kubernetes.io/docs/concepts/security/rbac-good-practices",
     ],
+    pss: None,
     fixable: false,
     run: cluster_admin_bindings,
 };

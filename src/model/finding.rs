@@ -103,6 +103,26 @@ impl FromStr for Area {
     }
 }
 
+/// The Pod Security Standards level a control belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PssLevel {
+    /// Prevents known privilege escalations.
+    Baseline,
+    /// Current pod hardening best practice.
+    Restricted,
+}
+
+impl PssLevel {
+    /// `baseline` or `restricted`.
+    pub fn key(self) -> &'static str {
+        match self {
+            PssLevel::Baseline => "baseline",
+            PssLevel::Restricted => "restricted",
+        }
+    }
+}
+
 /// How bad a finding is. Ordered from `Info` (lowest) to `Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

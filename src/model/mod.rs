@@ -8,7 +8,7 @@ pub mod object;
 pub mod selector;
 pub mod yaml;
 
-pub use finding::{Area, Finding, Severity};
+pub use finding::{Area, Finding, PssLevel, Severity};
 pub use inventory::{Inventory, PodSpecRef};
 pub use object::{ObjRef, Object, Origin};
 

@@ -337,7 +337,8 @@ mod tests {
 
     #[test]
     fn comments_before_the_first_marker_are_not_a_document() {
-        let docs = parse_yaml_stream("# generated\n# by helm\n---\na: 1\n---\n---\nb: 2\n...\n# tail\n");
+        let docs =
+            parse_yaml_stream("# generated\n# by helm\n---\na: 1\n---\n---\nb: 2\n...\n# tail\n");
         let indexes: Vec<(usize, bool)> = docs
             .iter()
             .map(|d| d.as_ref().map(|(i, v)| (*i, v.is_null())).unwrap())

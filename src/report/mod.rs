@@ -63,6 +63,8 @@ struct JsonFinding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     document: Option<usize>,
     path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pss: Option<crate::model::PssLevel>,
     fixable: bool,
 }
 
@@ -94,6 +96,7 @@ pub fn json(scan: &Scan) -> String {
             .findings
             .iter()
             .map(|f| {
+                let def = checks::find(f.check);
                 let (file, document) = match f.origin.file_document() {
                     Some((file, doc)) => (Some(file), Some(doc)),
                     None => (None, None),
@@ -102,7 +105,8 @@ pub fn json(scan: &Scan) -> String {
                     check: f.check,
                     area: f.area,
                     severity: f.severity,
-                    title: checks::find(f.check).map_or("", |c| c.title),
+                    title: def.map_or("", |c| c.title),
+                    pss: def.and_then(|c| c.pss),
                     message: &f.message,
                     object: &f.object,
                     file,
