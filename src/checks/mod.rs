@@ -86,8 +86,17 @@ pub static CHECKS: &[CheckDef] = &[
     pods::PRIVILEGED,
     images::MUTABLE_TAG,
     images::NO_DIGEST,
+    network::CNI_MAY_NOT_ENFORCE,
+    network::NO_POLICY,
     network::NO_DEFAULT_DENY_INGRESS,
     network::NO_DEFAULT_DENY_EGRESS,
+    network::NOT_SELECTED,
+    network::ALLOW_ALL,
+    network::METADATA_REACHABLE,
+    network::ETCD_REACHABLE,
+    network::DENY_WITHOUT_DNS,
+    network::SELECTS_NOTHING,
+    network::HOST_NETWORK,
 ];
 
 /// A check by ID.

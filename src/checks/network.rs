@@ -1,130 +1,331 @@
-//! Network policies: default deny per namespace.
+//! Network policies: default deny, coverage, open rules, metadata endpoint, etcd.
+//!
+//! System namespaces (kube-system, kube-public, kube-node-lease) are not judged by the
+//! namespace-level checks: their components (CNI, DNS, proxies) usually need host or
+//! cluster-wide traffic, and isolating them is a platform decision. Policies that exist
+//! there are still evaluated by the rule-level checks.
 
-use super::{CheckDef, Outcome, namespace_hit};
+use super::{CheckDef, Hit, Outcome, namespace_hit};
 use crate::model::inventory::is_system_namespace;
-use crate::model::selector::Selector;
-use crate::model::{Area, Inventory, Object, Severity};
-use serde_json::Value;
+use crate::model::netpol::{Direction, Policy};
+use crate::model::{Area, Inventory, Object, PodSpecRef, Severity};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// KH-NET-003: a namespace with workloads and no default-deny ingress policy.
-pub const NO_DEFAULT_DENY_INGRESS: CheckDef = CheckDef {
-    id: "KH-NET-003",
-    area: Area::Network,
-    severity: Severity::High,
-    title: "Namespace has no default-deny ingress NetworkPolicy",
-    rationale: "Pods accept traffic from every pod in the cluster until a NetworkPolicy selects \
-        them for ingress. A policy with an empty podSelector, policyType Ingress and no rules \
-        denies by default, so that every allowed flow has to be written down.",
-    references: &[
+macro_rules! net_check {
+    ($name:ident, $id:literal, $sev:ident, $title:literal, $why:expr, [$($r:literal),*], $run:ident) => {
+        #[doc = concat!($id, ": ", $title, ".")]
+        pub const $name: CheckDef = CheckDef {
+            id: $id,
+            area: Area::Network,
+            severity: Severity::$sev,
+            title: $title,
+            rationale: $why,
+            references: &[$($r),*],
+            pss: None,
+            fixable: false,
+            run: $run,
+        };
+    };
+}
+
+net_check!(
+    CNI_MAY_NOT_ENFORCE,
+    "KH-NET-001",
+    High,
+    "The network plugin may not enforce NetworkPolicies",
+    "NetworkPolicies are enforced by the CNI plugin, not by Kubernetes: with a plugin that \
+     ignores them (flannel alone, kindnet, VPC CNIs without their policy agent) every policy is \
+     silently inert. Judged from the DaemonSets in kube-system; not judged when none are visible.",
+    [
+        "CIS Kubernetes Benchmark 5.3.1",
+        "NSA/CISA Kubernetes Hardening Guidance: Network policies"
+    ],
+    cni_may_not_enforce
+);
+
+net_check!(
+    NO_POLICY,
+    "KH-NET-002",
+    High,
+    "Namespace has no NetworkPolicy",
+    "A namespace without any NetworkPolicy leaves every pod open in both directions: any \
+     compromised pod in the cluster reaches it, and it reaches everything. System namespaces \
+     are not judged.",
+    [
+        "CIS Kubernetes Benchmark 5.3.2",
+        "NSA/CISA Kubernetes Hardening Guidance: Network policies"
+    ],
+    no_policy
+);
+
+net_check!(
+    NO_DEFAULT_DENY_INGRESS,
+    "KH-NET-003",
+    High,
+    "Namespace has no default-deny ingress NetworkPolicy",
+    "Pods accept traffic from every pod in the cluster until a NetworkPolicy selects them for \
+     ingress. A policy with an empty podSelector, policyType Ingress and no rules denies by \
+     default, so that every allowed flow has to be written down. System namespaces are not judged.",
+    [
         "CIS Kubernetes Benchmark 5.3.2",
         "NSA/CISA Kubernetes Hardening Guidance: Network policies",
-        "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-ingress-traffic",
+        "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-ingress-traffic"
     ],
-    pss: None,
-    fixable: false,
-    run: no_default_deny_ingress,
-};
+    no_default_deny_ingress
+);
 
-/// KH-NET-004: a namespace with workloads and no default-deny egress policy.
-pub const NO_DEFAULT_DENY_EGRESS: CheckDef = CheckDef {
-    id: "KH-NET-004",
-    area: Area::Network,
-    severity: Severity::Medium,
-    title: "Namespace has no default-deny egress NetworkPolicy",
-    rationale: "Without egress isolation a compromised pod reaches the cloud metadata endpoint \
-        (and the node's credentials), the control plane, and the internet for exfiltration. \
-        A default-deny egress policy plus a DNS allowance closes that.",
-    references: &[
+net_check!(
+    NO_DEFAULT_DENY_EGRESS,
+    "KH-NET-004",
+    Medium,
+    "Namespace has no default-deny egress NetworkPolicy",
+    "Without egress isolation a compromised pod reaches the cloud metadata endpoint (and the \
+     node's credentials), the control plane, and the internet for exfiltration. A default-deny \
+     egress policy plus a DNS allowance closes that. System namespaces are not judged.",
+    [
         "NSA/CISA Kubernetes Hardening Guidance: Network policies",
-        "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-egress-traffic",
+        "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-egress-traffic"
     ],
-    pss: None,
-    fixable: false,
-    run: no_default_deny_egress,
-};
+    no_default_deny_egress
+);
 
-/// The direction a policy isolates.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Ingress,
-    Egress,
+net_check!(
+    NOT_SELECTED,
+    "KH-NET-005",
+    Medium,
+    "Workload not selected by any NetworkPolicy",
+    "In a namespace that has policies, a workload that no policy selects for a direction is \
+     open in that direction: usually a label mismatch or a forgotten component. Namespaces \
+     without any policy are reported once by KH-NET-002 instead.",
+    ["NSA/CISA Kubernetes Hardening Guidance: Network policies"],
+    not_selected
+);
+
+net_check!(
+    ALLOW_ALL,
+    "KH-NET-006",
+    Medium,
+    "NetworkPolicy rule allows all traffic",
+    "A rule with no peers and no ports, an ipBlock of 0.0.0.0/0 or ::/0 without exceptions, or \
+     an empty namespaceSelector allows everything in its direction and undoes the default deny \
+     for the pods it selects.",
+    ["NSA/CISA Kubernetes Hardening Guidance: Network policies"],
+    allow_all
+);
+
+net_check!(
+    METADATA_REACHABLE,
+    "KH-NET-007",
+    High,
+    "Pods can reach the cloud metadata endpoint",
+    "The instance metadata endpoint (169.254.169.254, fd00:ec2::254) hands out the node's cloud \
+     credentials to anyone who asks. Pods that are not egress-isolated, or whose egress rules \
+     allow 0.0.0.0/0 or ::/0 without excepting it, can steal them.",
+    [
+        "NSA/CISA Kubernetes Hardening Guidance: Protecting sensitive cloud infrastructure",
+        "kubernetes.io/docs/tasks/administer-cluster/securing-a-cluster"
+    ],
+    metadata_reachable
+);
+
+net_check!(
+    ETCD_REACHABLE,
+    "KH-NET-008",
+    Medium,
+    "Egress to etcd ports allowed from an application namespace",
+    "etcd (TCP 2379-2380) holds every object of the cluster, Secrets included, and should be \
+     reachable only from the API servers. Application pods whose egress rules open those ports \
+     to any address can attack it directly.",
+    [
+        "NSA/CISA Kubernetes Hardening Guidance: Network separation and hardening",
+        "CIS Kubernetes Benchmark 2 (etcd)"
+    ],
+    etcd_reachable
+);
+
+net_check!(
+    DENY_WITHOUT_DNS,
+    "KH-NET-009",
+    Medium,
+    "Default-deny egress without a DNS allowance",
+    "Pods that are egress-isolated and allowed no UDP port 53 cannot resolve names: the \
+     default deny breaks the workload, and the usual reaction is to remove it. Allow UDP and \
+     TCP 53 to the cluster DNS (k8s-app=kube-dns in kube-system).",
+    ["kubernetes.io/docs/concepts/services-networking/network-policies"],
+    deny_without_dns
+);
+
+net_check!(
+    SELECTS_NOTHING,
+    "KH-NET-010",
+    Low,
+    "NetworkPolicy selects no workload",
+    "A policy whose podSelector matches no pod of its namespace protects nothing: usually a \
+     typo in a label. Judged only in namespaces that have workloads in the input.",
+    ["NSA/CISA Kubernetes Hardening Guidance: Network policies"],
+    selects_nothing
+);
+
+net_check!(
+    HOST_NETWORK,
+    "KH-NET-012",
+    Low,
+    "hostNetwork pods bypass NetworkPolicies",
+    "Pods on the host network use the node's network namespace: most plugins do not apply \
+     NetworkPolicies to them, so they sit outside every isolation rule.",
+    ["NSA/CISA Kubernetes Hardening Guidance: Network policies"],
+    host_network
+);
+
+/// Metadata endpoints: AWS, GCP and Azure IPv4, AWS Nitro IPv6.
+const METADATA: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+];
+
+/// Application namespaces that have workloads, sorted.
+fn app_namespaces(inv: &Inventory) -> Vec<&str> {
+    inv.namespaces()
+        .iter()
+        .map(String::as_str)
+        .filter(|ns| !is_system_namespace(ns) && inv.pods_in_namespace(ns).next().is_some())
+        .collect()
 }
 
-impl Direction {
-    fn type_name(self) -> &'static str {
-        match self {
-            Direction::Ingress => "Ingress",
-            Direction::Egress => "Egress",
-        }
-    }
-    fn rules_field(self) -> &'static str {
-        match self {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
-        }
-    }
+fn policies<'a>(inv: &'a Inventory, ns: &str) -> Vec<Policy<'a>> {
+    inv.network_policies(ns).map(Policy::parse).collect()
 }
 
-/// The policy types a policy has, with the API's defaulting: omitted `policyTypes` means
-/// Ingress, plus Egress when egress rules are present.
-fn policy_types(policy: &Object) -> Vec<&str> {
-    let spec = policy.raw.get("spec");
-    match spec
-        .and_then(|s| s.get("policyTypes"))
-        .and_then(Value::as_array)
-    {
-        Some(types) => types.iter().filter_map(Value::as_str).collect(),
-        None => {
-            let mut t = vec!["Ingress"];
-            if spec
-                .and_then(|s| s.get("egress"))
-                .and_then(Value::as_array)
-                .is_some_and(|e| !e.is_empty())
-            {
-                t.push("Egress");
-            }
-            t
-        }
-    }
+/// Policies of the pod's namespace that select it and isolate the direction.
+fn selecting<'p, 'a>(
+    policies: &'p [Policy<'a>],
+    pod: &PodSpecRef,
+    dir: Direction,
+) -> Vec<&'p Policy<'a>> {
+    policies
+        .iter()
+        .filter(|p| p.isolates(dir) && p.selector.matches(&pod.labels))
+        .collect()
 }
 
-/// A policy that selects every pod of its namespace and allows nothing in one direction.
-fn is_default_deny(policy: &Object, dir: Direction) -> bool {
-    let spec = policy.raw.get("spec");
-    let selects_all = Selector::parse(spec.and_then(|s| s.get("podSelector"))).is_everything();
-    let isolates = policy_types(policy).contains(&dir.type_name());
-    let no_rules = spec
-        .and_then(|s| s.get(dir.rules_field()))
-        .is_none_or(|r| r.is_null() || r.as_array().is_some_and(Vec::is_empty));
-    selects_all && isolates && no_rules
+fn owner<'a>(inv: &'a Inventory, pod: &PodSpecRef) -> Option<&'a Object> {
+    inv.owner_of(pod)
+}
+
+fn names(inv: &Inventory, pods: &[&PodSpecRef]) -> String {
+    let mut names: Vec<String> = pods
+        .iter()
+        .filter_map(|p| owner(inv, p))
+        .map(|o| format!("{} {}", o.kind(), o.name()))
+        .collect();
+    let more = names.len().saturating_sub(5);
+    names.truncate(5);
+    if more > 0 {
+        names.push(format!("{more} more"));
+    }
+    names.join(", ")
+}
+
+fn cni_may_not_enforce(inv: &Inventory) -> Outcome {
+    let daemonsets: Vec<&Object> = inv
+        .of_kind("DaemonSet")
+        .filter(|d| d.namespace() == Some("kube-system"))
+        .collect();
+    if daemonsets.is_empty() {
+        return Outcome::default();
+    }
+    let has = |needles: &[&str]| {
+        daemonsets
+            .iter()
+            .any(|d| needles.iter().any(|n| d.name().contains(n)))
+    };
+    let enforcing = [
+        "calico-node",
+        "cilium",
+        "antrea-agent",
+        "kube-router",
+        "weave-net",
+        "canal",
+        "anetd",
+    ];
+    let mut out = Outcome {
+        evaluated: 1,
+        hits: Vec::new(),
+    };
+    if has(&enforcing) {
+        return out;
+    }
+    let (message, severity) = if has(&["aws-node"]) {
+        (
+            "the AWS VPC CNI (aws-node) enforces NetworkPolicies only with its network policy agent \
+             enabled (v1.14+, EKS 1.25+, not on Fargate or Windows): verify it"
+                .to_string(),
+            Some(Severity::Info),
+        )
+    } else if has(&["flannel"]) {
+        (
+            "flannel alone does not enforce NetworkPolicies: every policy in the cluster is inert"
+                .to_string(),
+            None,
+        )
+    } else {
+        (
+            "no known policy-enforcing network plugin (Calico, Cilium, Antrea, kube-router, Weave) \
+             runs in kube-system: NetworkPolicies may be inert"
+                .to_string(),
+            Some(Severity::Info),
+        )
+    };
+    let mut hit = namespace_hit(inv, "kube-system", "", message);
+    hit.severity = severity;
+    out.hits.push(hit);
+    out
+}
+
+fn no_policy(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    for ns in app_namespaces(inv) {
+        out.evaluated += 1;
+        if inv.network_policies(ns).next().is_none() {
+            let n = inv.pods_in_namespace(ns).count();
+            out.hits.push(namespace_hit(
+                inv,
+                ns,
+                "",
+                format!("no NetworkPolicy: {n} workload(s) are open in both directions"),
+            ));
+        }
+    }
+    out
 }
 
 fn missing_default_deny(inv: &Inventory, dir: Direction) -> Outcome {
     let mut out = Outcome::default();
-    for ns in inv.namespaces() {
-        if is_system_namespace(ns) || inv.pods_in_namespace(ns).next().is_none() {
-            continue;
-        }
+    for ns in app_namespaces(inv) {
         out.evaluated += 1;
-        if inv.network_policies(ns).any(|p| is_default_deny(p, dir)) {
+        let pols = policies(inv, ns);
+        if pols.iter().any(|p| p.is_default_deny(dir)) {
             continue;
         }
-        let workloads = inv.pods_in_namespace(ns).count();
-        let others = inv.network_policies(ns).count();
         let what = match dir {
             Direction::Ingress => {
-                "every pod accepts traffic from the whole cluster until a policy selects it"
+                "pods accept traffic from the whole cluster unless a policy selects them"
             }
             Direction::Egress => {
-                "pods can reach the metadata endpoint, the control plane and the internet"
+                "pods can reach the metadata endpoint, the control plane and the internet unless a policy selects them"
             }
         };
-        let message = format!(
-            "no default-deny {} policy for {workloads} workload(s) ({others} other polic{}): {what}",
-            dir.rules_field(),
-            if others == 1 { "y" } else { "ies" }
-        );
-        out.hits.push(namespace_hit(inv, ns, "", message));
+        out.hits.push(namespace_hit(
+            inv,
+            ns,
+            "",
+            format!(
+                "no default-deny {} policy ({} other polic{}): {what}",
+                dir.field(),
+                pols.len(),
+                if pols.len() == 1 { "y" } else { "ies" }
+            ),
+        ));
     }
     out
 }
@@ -135,4 +336,229 @@ fn no_default_deny_ingress(inv: &Inventory) -> Outcome {
 
 fn no_default_deny_egress(inv: &Inventory) -> Outcome {
     missing_default_deny(inv, Direction::Egress)
+}
+
+fn not_selected(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    for ns in app_namespaces(inv) {
+        let pols = policies(inv, ns);
+        if pols.is_empty() {
+            continue;
+        }
+        for pod in inv.pods_in_namespace(ns) {
+            if pod.spec.host_network == Some(true) {
+                continue; // KH-NET-012
+            }
+            out.evaluated += 1;
+            let open: Vec<&str> = [Direction::Ingress, Direction::Egress]
+                .into_iter()
+                .filter(|d| selecting(&pols, pod, *d).is_empty())
+                .map(Direction::field)
+                .collect();
+            if let (false, Some(obj)) = (open.is_empty(), owner(inv, pod)) {
+                out.hits.push(Hit::on(
+                    obj,
+                    format!(
+                        "{}metadata.labels",
+                        pod.path.strip_suffix("spec").unwrap_or("")
+                    ),
+                    format!(
+                        "no NetworkPolicy selects it for {}: open in that direction",
+                        open.join(" or ")
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn allow_all(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    for obj in inv.of_kind("NetworkPolicy") {
+        out.evaluated += 1;
+        let p = Policy::parse(obj);
+        for dir in [Direction::Ingress, Direction::Egress] {
+            if !p.isolates(dir) {
+                continue;
+            }
+            for rule in p.rules(dir).iter().filter(|r| r.allows_all()) {
+                let scope = if p.selector.is_everything() {
+                    "every pod of the namespace"
+                } else {
+                    "the pods it selects"
+                };
+                out.hits.push(Hit::on(
+                    obj,
+                    format!("spec.{}[{}]", dir.field(), rule.index),
+                    format!(
+                        "{} rule {} allows all traffic for {scope}",
+                        dir.field(),
+                        rule.index
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn metadata_reachable(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    // Rules that open the endpoint, reported on the policy.
+    for obj in inv.of_kind("NetworkPolicy") {
+        if obj.namespace().is_some_and(is_system_namespace) {
+            continue;
+        }
+        let p = Policy::parse(obj);
+        if !p.isolates(Direction::Egress) {
+            continue;
+        }
+        out.evaluated += 1;
+        for rule in &p.egress {
+            if let Some(ip) = METADATA
+                .iter()
+                .find(|ip| rule.allows_ip(ip) && rule.allows_port("TCP", 80, false))
+            {
+                out.hits.push(Hit::on(
+                    obj,
+                    format!("spec.egress[{}]", rule.index),
+                    format!(
+                        "egress rule {} allows {ip} port 80: add it to the ipBlock's except list",
+                        rule.index
+                    ),
+                ));
+            }
+        }
+    }
+    // Workloads with no egress isolation at all, reported once per namespace.
+    for ns in app_namespaces(inv) {
+        let pols = policies(inv, ns);
+        let open: Vec<&PodSpecRef> = inv
+            .pods_in_namespace(ns)
+            .filter(|p| {
+                p.spec.host_network != Some(true)
+                    && selecting(&pols, p, Direction::Egress).is_empty()
+            })
+            .collect();
+        out.evaluated += 1;
+        if !open.is_empty() {
+            out.hits.push(namespace_hit(
+                inv,
+                ns,
+                "",
+                format!(
+                    "{} workload(s) are not egress-isolated and can reach 169.254.169.254: {}",
+                    open.len(),
+                    names(inv, &open)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn etcd_reachable(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    let any = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10));
+    for obj in inv.of_kind("NetworkPolicy") {
+        if obj.namespace().is_none_or(is_system_namespace) {
+            continue;
+        }
+        let p = Policy::parse(obj);
+        if !p.isolates(Direction::Egress) {
+            continue;
+        }
+        out.evaluated += 1;
+        for rule in &p.egress {
+            let open_block = rule.peers.is_empty() || rule.allows_ip(&any);
+            let ports =
+                rule.allows_port("TCP", 2379, false) || rule.allows_port("TCP", 2380, false);
+            if open_block && ports {
+                out.hits.push(Hit::on(
+                    obj,
+                    format!("spec.egress[{}]", rule.index),
+                    format!(
+                        "egress rule {} allows TCP 2379-2380 to private addresses: etcd is reachable if control-plane nodes are",
+                        rule.index
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn deny_without_dns(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    for ns in app_namespaces(inv) {
+        let pols = policies(inv, ns);
+        if !pols.iter().any(|p| p.is_default_deny(Direction::Egress)) {
+            continue;
+        }
+        for pod in inv.pods_in_namespace(ns) {
+            if pod.spec.host_network == Some(true) {
+                continue;
+            }
+            out.evaluated += 1;
+            let dns = selecting(&pols, pod, Direction::Egress)
+                .iter()
+                .any(|p| p.egress.iter().any(|r| r.allows_port("UDP", 53, true)));
+            if !dns {
+                if let Some(obj) = owner(inv, pod) {
+                    out.hits.push(Hit::on(
+                        obj,
+                        String::new(),
+                        "egress-isolated with no UDP 53 allowed: name resolution fails".to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn selects_nothing(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    for obj in inv.of_kind("NetworkPolicy") {
+        let Some(ns) = obj.namespace() else { continue };
+        if inv.pods_in_namespace(ns).next().is_none() {
+            continue;
+        }
+        out.evaluated += 1;
+        let p = Policy::parse(obj);
+        if p.selector.is_everything() {
+            continue;
+        }
+        if inv
+            .pods_in_namespace(ns)
+            .all(|pod| !p.selector.matches(&pod.labels))
+        {
+            out.hits.push(Hit::on(
+                obj,
+                "spec.podSelector",
+                "its podSelector matches no workload of the namespace: it protects nothing",
+            ));
+        }
+    }
+    out
+}
+
+fn host_network(inv: &Inventory) -> Outcome {
+    let mut out = Outcome::default();
+    for pod in inv.pod_specs() {
+        let Some(obj) = owner(inv, pod) else { continue };
+        if obj.namespace().is_some_and(is_system_namespace) {
+            continue;
+        }
+        out.evaluated += 1;
+        if pod.spec.host_network == Some(true) {
+            out.hits.push(Hit::on(
+                obj,
+                format!("{}.hostNetwork", pod.path),
+                "runs on the host network: NetworkPolicies do not isolate it",
+            ));
+        }
+    }
+    out
 }

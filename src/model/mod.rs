@@ -4,6 +4,7 @@
 
 pub mod finding;
 pub mod inventory;
+pub mod netpol;
 pub mod object;
 pub mod selector;
 pub mod yaml;
