@@ -1,9 +1,9 @@
 //! The main job, shared by `scan` and the TUI: load a source, index it, run the checks.
 
-use crate::checks;
+use crate::checks::{self, Settings};
 use crate::model::{Area, Inventory};
 use crate::report::Scan;
-use crate::source::{self, LoadError, Loaded, Progress, SourceSpec};
+use crate::source::{self, LoadError, Loaded, Progress, SourceInfo, SourceSpec};
 use std::io::Read;
 
 /// Loads a source. Live clusters are read asynchronously; files and the demo on the
@@ -30,12 +30,22 @@ pub async fn load(
     }
 }
 
-/// Indexes what was loaded and runs the checks of `areas` (all when empty).
-/// With `strict`, any unreadable document or object is an error.
+/// [`evaluate_with`] with default settings: no configuration, no waivers.
 pub fn evaluate(
     loaded: Loaded,
     areas: &[Area],
     strict: bool,
+) -> Result<(Inventory, Scan), LoadError> {
+    evaluate_with(loaded, areas, strict, &Settings::default())
+}
+
+/// Indexes what was loaded and runs the checks of `areas` (all when empty) with the user's
+/// settings. With `strict`, any unreadable document or object is an error.
+pub fn evaluate_with(
+    loaded: Loaded,
+    areas: &[Area],
+    strict: bool,
+    settings: &Settings,
 ) -> Result<(Inventory, Scan), LoadError> {
     let Loaded {
         info,
@@ -56,7 +66,9 @@ pub fn evaluate(
             }));
         }
     }
-    let results = checks::run(&inventory, areas);
+    let mut settings = settings.clone();
+    settings.cluster = matches!(info, SourceInfo::Demo | SourceInfo::Cluster { .. });
+    let results = checks::run(&inventory, areas, &settings);
     let scan = Scan {
         source: info,
         objects: inventory.len(),

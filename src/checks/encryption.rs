@@ -1,6 +1,7 @@
 //! Data at rest: Secrets encryption in etcd, as far as the API can show it.
 
-use super::{CheckDef, Hit, Outcome};
+use super::{CheckDef, Hit, Outcome, Settings};
+use crate::model::encryption::{EncryptionConfig, Provider};
 use crate::model::{Area, Inventory, ObjRef, Object, Origin, Severity};
 use serde_json::Value;
 
@@ -102,7 +103,7 @@ fn flag_value<'a>(words: &[&'a str], flag: &str) -> Option<&'a str> {
     None
 }
 
-fn provider_config_not_set(inv: &Inventory) -> Outcome {
+fn provider_config_not_set(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for pod in apiserver_pods(inv) {
         out.evaluated += 1;
@@ -121,7 +122,7 @@ fn provider_config_not_set(inv: &Inventory) -> Outcome {
     out
 }
 
-fn cannot_verify(inv: &Inventory) -> Outcome {
+fn cannot_verify(inv: &Inventory, _: &Settings) -> Outcome {
     if apiserver_pods(inv).next().is_some() {
         return Outcome {
             evaluated: 0,
@@ -181,4 +182,196 @@ mod tests {
             None
         );
     }
+}
+
+/// KH-ENC-002: `identity` encrypts new Secrets (first provider), per the given file.
+pub const IDENTITY_FIRST: CheckDef = CheckDef {
+    id: "KH-ENC-002",
+    area: Area::Encryption,
+    severity: Severity::Critical,
+    title: "Secrets are written unencrypted (identity is the first provider)",
+    rationale: "The first provider of the entry that covers Secrets encrypts every new write; \
+        identity first means plaintext whatever follows, and identity alone means no encryption \
+        at all. Judged from the EncryptionConfiguration passed with --encryption-config.",
+    references: &[
+        "CIS Kubernetes Benchmark 1.2.28 (1.2.29 in cis-1.8)",
+        "kubernetes.io/docs/tasks/administer-cluster/encrypt-data",
+    ],
+    pss: None,
+    fixable: false,
+    run: identity_first,
+};
+
+/// KH-ENC-003: a weak or deprecated provider encrypts Secrets.
+pub const DISCOURAGED_PROVIDER: CheckDef = CheckDef {
+    id: "KH-ENC-003",
+    area: Area::Encryption,
+    severity: Severity::Medium,
+    title: "Secrets encrypted with a discouraged provider",
+    rationale: "aescbc is documented as weak (padding-oracle exposure), aesgcm is safe only with \
+        automated key rotation every 200,000 writes, and KMS v1 is deprecated since 1.28 and off \
+        by default since 1.29. Prefer KMS v2, or secretbox where no KMS exists.",
+    references: &["kubernetes.io/docs/tasks/administer-cluster/encrypt-data#providers"],
+    pss: None,
+    fixable: false,
+    run: discouraged_provider,
+};
+
+/// KH-ENC-004: no entry covers Secrets.
+pub const SECRETS_NOT_COVERED: CheckDef = CheckDef {
+    id: "KH-ENC-004",
+    area: Area::Encryption,
+    severity: Severity::High,
+    title: "The encryption configuration does not cover Secrets",
+    rationale: "Only resources listed in an entry (explicitly, or through *. or *.*) are \
+        encrypted; a configuration that encrypts other resources but not secrets leaves every \
+        Secret in plaintext.",
+    references: &["kubernetes.io/docs/tasks/administer-cluster/encrypt-data"],
+    pss: None,
+    fixable: false,
+    run: secrets_not_covered,
+};
+
+/// KH-ENC-007: encryption configured, but key changes need an API server restart.
+pub const NO_AUTOMATIC_RELOAD: CheckDef = CheckDef {
+    id: "KH-ENC-007",
+    area: Area::Encryption,
+    severity: Severity::Low,
+    title: "Encryption configuration is not reloaded automatically",
+    rationale: "Without --encryption-provider-config-automatic-reload=true a key rotation needs \
+        a restart of every API server, which makes rotation rare. Reported only where the \
+        kube-apiserver pod is visible and encryption is configured.",
+    references: &[
+        "kubernetes.io/docs/tasks/administer-cluster/encrypt-data#configure-automatic-reloading",
+    ],
+    pss: None,
+    fixable: false,
+    run: no_automatic_reload,
+};
+
+fn config_hit(cfg: &EncryptionConfig, path: String, message: String) -> Hit {
+    Hit {
+        object: ObjRef::new(
+            "apiserver.config.k8s.io/v1",
+            "EncryptionConfiguration",
+            None,
+            &cfg.path,
+        ),
+        origin: Origin::Synthetic,
+        path,
+        message,
+        severity: None,
+    }
+}
+
+fn identity_first(_: &Inventory, settings: &Settings) -> Outcome {
+    let Some(cfg) = &settings.encryption else {
+        return Outcome::default();
+    };
+    let mut out = Outcome {
+        evaluated: 1,
+        hits: Vec::new(),
+    };
+    if let Some(entry) = cfg.secrets_entry() {
+        let only = entry.providers.iter().all(|p| *p == Provider::Identity);
+        if entry.providers.first() == Some(&Provider::Identity) {
+            out.hits.push(config_hit(
+                cfg,
+                format!("resources[{}].providers[0]", entry.index),
+                if only {
+                    "identity is the only provider for secrets: nothing is encrypted".into()
+                } else {
+                    "identity is the first provider for secrets: new Secrets are written in plaintext".into()
+                },
+            ));
+        }
+    }
+    out
+}
+
+fn discouraged_provider(_: &Inventory, settings: &Settings) -> Outcome {
+    let Some(cfg) = &settings.encryption else {
+        return Outcome::default();
+    };
+    let mut out = Outcome {
+        evaluated: 1,
+        hits: Vec::new(),
+    };
+    if let Some(entry) = cfg.secrets_entry() {
+        if let Some(first) = entry.providers.first() {
+            let why = match first {
+                Provider::Aescbc => Some("aescbc is documented as weak (padding oracle)"),
+                Provider::Aesgcm => {
+                    Some("aesgcm needs automated key rotation every 200,000 writes")
+                }
+                Provider::Kms { v2: false } => {
+                    Some("KMS v1 is deprecated and disabled by default since 1.29")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                out.hits.push(config_hit(
+                    cfg,
+                    format!("resources[{}].providers[0]", entry.index),
+                    format!(
+                        "secrets are encrypted with {}: {why}; prefer KMS v2 or secretbox",
+                        first.name()
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn secrets_not_covered(_: &Inventory, settings: &Settings) -> Outcome {
+    let Some(cfg) = &settings.encryption else {
+        return Outcome::default();
+    };
+    let mut out = Outcome {
+        evaluated: 1,
+        hits: Vec::new(),
+    };
+    if cfg.secrets_entry().is_none() {
+        let listed: Vec<String> = cfg
+            .entries
+            .iter()
+            .flat_map(|e| e.resources.clone())
+            .collect();
+        out.hits.push(config_hit(
+            cfg,
+            "resources".into(),
+            format!(
+                "no entry covers secrets (listed: {}): Secrets are stored unencrypted",
+                if listed.is_empty() {
+                    "nothing".into()
+                } else {
+                    listed.join(", ")
+                }
+            ),
+        ));
+    }
+    out
+}
+
+fn no_automatic_reload(inv: &Inventory, _: &Settings) -> Outcome {
+    let mut out = Outcome::default();
+    for pod in apiserver_pods(inv) {
+        let Some((index, words)) = apiserver_container(pod) else {
+            continue;
+        };
+        if flag_value(&words, FLAG).is_none_or(str::is_empty) {
+            continue; // KH-ENC-001
+        }
+        out.evaluated += 1;
+        let reload = flag_value(&words, "--encryption-provider-config-automatic-reload");
+        if !matches!(reload, Some("true")) {
+            out.hits.push(Hit::on(
+                pod,
+                format!("spec.containers[{index}].command"),
+                "--encryption-provider-config-automatic-reload is not true: key rotation needs an API server restart",
+            ));
+        }
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! Image policies: references, tags and digests.
 
 use super::pods::container_word;
-use super::{CheckDef, Hit, Outcome, containers};
+use super::{CheckDef, Hit, Outcome, Settings, containers};
 use crate::model::{Area, Inventory, Severity};
 
 /// A parsed image reference: `[registry/][path/]name[:tag][@digest]`.
@@ -100,10 +100,19 @@ pub const NO_DIGEST: CheckDef = CheckDef {
     run: no_digest,
 };
 
-fn each_image(
-    inv: &Inventory,
-    mut f: impl FnMut(&crate::model::Object, String, &str, &str, &ImageRef),
-) -> usize {
+/// One container image, as the image checks see it.
+struct Image<'a> {
+    obj: &'a crate::model::Object,
+    /// Dotted path of the container (`….containers[0]`).
+    container_path: String,
+    /// "container \"web\"".
+    who: String,
+    image: &'a str,
+    parsed: ImageRef,
+    pull_policy: Option<&'a str>,
+}
+
+fn each_image<'a>(inv: &'a Inventory, mut f: impl FnMut(Image<'a>)) -> usize {
     let mut evaluated = 0;
     for spec in inv.pod_specs() {
         let Some(obj) = inv.owner_of(spec) else {
@@ -115,37 +124,46 @@ fn each_image(
                 continue;
             };
             evaluated += 1;
-            let path = format!("{}.image", c.path(spec.path));
-            let who = format!("{} {:?}", container_word(c.list), c.name);
-            f(obj, path, &who, image, &parsed);
+            f(Image {
+                obj,
+                container_path: c.path(spec.path),
+                who: format!("{} {:?}", container_word(c.list), c.name),
+                image,
+                parsed,
+                pull_policy: c.pull_policy,
+            });
         }
     }
     evaluated
 }
 
-fn mutable_tag(inv: &Inventory) -> Outcome {
+fn mutable_tag(inv: &Inventory, _: &Settings) -> Outcome {
     let mut hits = Vec::new();
-    let evaluated = each_image(inv, |obj, path, who, image, parsed| {
-        if parsed.is_mutable_latest() {
-            let what = if parsed.tag.is_some() {
+    let evaluated = each_image(inv, |i| {
+        if i.parsed.is_mutable_latest() {
+            let what = if i.parsed.tag.is_some() {
                 "the latest tag"
             } else {
                 "no tag (latest)"
             };
-            hits.push(Hit::on(obj, path, format!("{who} uses {image:?}: {what}")));
+            hits.push(Hit::on(
+                i.obj,
+                format!("{}.image", i.container_path),
+                format!("{} uses {:?}: {what}", i.who, i.image),
+            ));
         }
     });
     Outcome { evaluated, hits }
 }
 
-fn no_digest(inv: &Inventory) -> Outcome {
+fn no_digest(inv: &Inventory, _: &Settings) -> Outcome {
     let mut hits = Vec::new();
-    let evaluated = each_image(inv, |obj, path, who, image, parsed| {
-        if parsed.digest.is_none() {
+    let evaluated = each_image(inv, |i| {
+        if i.parsed.digest.is_none() {
             hits.push(Hit::on(
-                obj,
-                path,
-                format!("{who} uses {image:?} without a digest"),
+                i.obj,
+                format!("{}.image", i.container_path),
+                format!("{} uses {:?} without a digest", i.who, i.image),
             ));
         }
     });
@@ -189,4 +207,323 @@ mod tests {
         assert!(!p("nginx:1.27").is_mutable_latest());
         assert!(p("nginx:latest").is_mutable_latest());
     }
+}
+
+/// KH-IMG-003: a mutable tag pulled without `imagePullPolicy: Always`.
+pub const PULL_POLICY: CheckDef = CheckDef {
+    id: "KH-IMG-003",
+    area: Area::Images,
+    severity: Severity::Medium,
+    title: "Mutable tag without imagePullPolicy Always",
+    rationale: "With a mutable tag (latest or none) and IfNotPresent or Never, each node runs \
+        whatever it pulled first: replicas drift apart, and a pod scheduled on a node that holds \
+        a cached image can use an image the registry's access control would refuse. When the \
+        policy is omitted Kubernetes defaults it to Always for latest or no tag, so only an \
+        explicit other value is reported.",
+    references: &[
+        "CIS Kubernetes Benchmark 1.2.11 (AlwaysPullImages)",
+        "kubernetes.io/docs/concepts/containers/images#image-pull-policy",
+    ],
+    pss: None,
+    fixable: false,
+    run: pull_policy,
+};
+
+/// KH-IMG-004: an image from a registry outside the allowlist.
+pub const UNTRUSTED_REGISTRY: CheckDef = CheckDef {
+    id: "KH-IMG-004",
+    area: Area::Images,
+    severity: Severity::High,
+    title: "Image from a registry outside the allowlist",
+    rationale: "Images from registries you do not control can change or disappear, and whoever \
+        controls the registry controls what runs. Judged only when an allowlist is configured \
+        (allowedRegistries in the config file, or --allowed-registries). An entry without '/' is \
+        a registry host and matches only that host; an entry with '/' is a prefix of the \
+        normalised reference (docker.io/library/nginx for nginx), so registry.example.com/team/ \
+        never matches registry.example.com.evil.net.",
+    references: &[
+        "CIS GKE Benchmark 5.1.4",
+        "NSA/CISA Kubernetes Hardening Guidance: Container images",
+    ],
+    pss: None,
+    fixable: false,
+    run: untrusted_registry,
+};
+
+/// KH-IMG-005: no admission policy enforces a registry allowlist.
+pub const NO_ADMISSION_ENFORCEMENT: CheckDef = CheckDef {
+    id: "KH-IMG-005",
+    area: Area::Images,
+    severity: Severity::High,
+    title: "No admission policy enforces trusted registries",
+    rationale: "A scan finds what runs today; only admission control stops tomorrow's untrusted \
+        image. Looked for: a ValidatingAdmissionPolicy about images with a binding, a Gatekeeper \
+        K8sAllowedRepos(v2) constraint, or a Kyverno policy that validates images. Judged for \
+        clusters (live or demo), not for manifests on disk.",
+    references: &[
+        "CIS Kubernetes Benchmark 5.5.1 (ImagePolicyWebhook)",
+        "kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy",
+    ],
+    pss: None,
+    fixable: false,
+    run: no_admission_enforcement,
+};
+
+/// KH-IMG-006: the registry policy only warns or audits.
+pub const ENFORCEMENT_NOT_DENYING: CheckDef = CheckDef {
+    id: "KH-IMG-006",
+    area: Area::Images,
+    severity: Severity::Medium,
+    title: "Registry policy only warns or audits",
+    rationale: "A policy in Warn, Audit or dryrun mode reports untrusted images but admits them. \
+        That is the right first step of a rollout; switch to Deny once the warnings stop.",
+    references: &["kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy"],
+    pss: None,
+    fixable: false,
+    run: enforcement_not_denying,
+};
+
+/// KH-IMG-009: images from the frozen k8s.gcr.io registry.
+pub const DEPRECATED_REGISTRY: CheckDef = CheckDef {
+    id: "KH-IMG-009",
+    area: Area::Images,
+    severity: Severity::Low,
+    title: "Image from the frozen k8s.gcr.io registry",
+    rationale: "k8s.gcr.io was frozen in 2023 and gets no new images or security fixes; its \
+        successor is registry.k8s.io.",
+    references: &["kubernetes.io/blog/2023/02/06/k8s-gcr-io-freeze-announcement"],
+    pss: None,
+    fixable: false,
+    run: deprecated_registry,
+};
+
+fn pull_policy(inv: &Inventory, _: &Settings) -> Outcome {
+    let mut hits = Vec::new();
+    let evaluated = each_image(inv, |i| {
+        if i.parsed.is_mutable_latest() {
+            if let Some(policy) = i.pull_policy.filter(|p| *p != "Always") {
+                hits.push(Hit::on(
+                    i.obj,
+                    format!("{}.imagePullPolicy", i.container_path),
+                    format!(
+                        "{} pulls the mutable {:?} with imagePullPolicy {policy}",
+                        i.who, i.image
+                    ),
+                ));
+            }
+        }
+    });
+    Outcome { evaluated, hits }
+}
+
+/// Whether a normalised image matches an allowlist entry.
+pub fn allowed_by(entry: &str, image: &ImageRef) -> bool {
+    let entry = entry.trim();
+    if entry.contains('/') {
+        let full = format!("{}/{}", image.registry, image.repository);
+        full.starts_with(entry.trim_end_matches('*'))
+    } else {
+        image.registry.eq_ignore_ascii_case(entry)
+    }
+}
+
+fn untrusted_registry(inv: &Inventory, settings: &Settings) -> Outcome {
+    let allowed = &settings.config.allowed_registries;
+    if allowed.is_empty() {
+        return Outcome::default();
+    }
+    let mut hits = Vec::new();
+    let evaluated = each_image(inv, |i| {
+        if !allowed.iter().any(|a| allowed_by(a, &i.parsed)) {
+            hits.push(Hit::on(
+                i.obj,
+                format!("{}.image", i.container_path),
+                format!(
+                    "{} uses {:?} from {}, which is not in the allowlist ({})",
+                    i.who,
+                    i.image,
+                    i.parsed.registry,
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    });
+    Outcome { evaluated, hits }
+}
+
+/// How a registry policy acts on violations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Deny,
+    WarnOnly,
+}
+
+/// Registry policies in the inventory, with their mode.
+fn registry_policies(inv: &Inventory) -> Vec<(&crate::model::Object, Mode)> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    for vap in inv.of_kind("ValidatingAdmissionPolicy") {
+        let about_images = vap
+            .raw
+            .pointer("/spec")
+            .is_some_and(|s| s.to_string().contains(".image"));
+        if !about_images {
+            continue;
+        }
+        for binding in inv.of_kind("ValidatingAdmissionPolicyBinding") {
+            let spec = binding.raw.get("spec");
+            if spec
+                .and_then(|s| s.get("policyName"))
+                .and_then(Value::as_str)
+                != Some(vap.name())
+            {
+                continue;
+            }
+            let actions: Vec<&str> = spec
+                .and_then(|s| s.get("validationActions"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mode = if actions.contains(&"Deny") {
+                Mode::Deny
+            } else {
+                Mode::WarnOnly
+            };
+            out.push((binding, mode));
+        }
+    }
+    for kind in ["K8sAllowedRepos", "K8sAllowedReposv2"] {
+        for c in inv.of_kind(kind) {
+            let action = c
+                .raw
+                .pointer("/spec/enforcementAction")
+                .and_then(Value::as_str)
+                .unwrap_or("deny");
+            let mode = if action == "deny" {
+                Mode::Deny
+            } else {
+                Mode::WarnOnly
+            };
+            out.push((c, mode));
+        }
+    }
+    for kind in ["ClusterPolicy", "Policy"] {
+        for p in inv
+            .of_kind(kind)
+            .filter(|p| p.id.api_version.starts_with("kyverno.io/"))
+        {
+            let rules = p.raw.pointer("/spec/rules").and_then(Value::as_array);
+            let image_rules: Vec<&Value> = rules
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    r.get("validate")
+                        .is_some_and(|v| v.to_string().contains("image"))
+                })
+                .collect();
+            if image_rules.is_empty() {
+                continue;
+            }
+            let top = p
+                .raw
+                .pointer("/spec/validationFailureAction")
+                .and_then(Value::as_str)
+                .unwrap_or("Audit");
+            let enforcing = image_rules.iter().any(|r| {
+                r.pointer("/validate/failureAction")
+                    .and_then(Value::as_str)
+                    .unwrap_or(top)
+                    .eq_ignore_ascii_case("enforce")
+            });
+            out.push((
+                p,
+                if enforcing {
+                    Mode::Deny
+                } else {
+                    Mode::WarnOnly
+                },
+            ));
+        }
+    }
+    out
+}
+
+fn no_admission_enforcement(inv: &Inventory, settings: &Settings) -> Outcome {
+    if !settings.cluster || inv.pod_specs().is_empty() {
+        return Outcome::default();
+    }
+    let policies = registry_policies(inv);
+    if policies.iter().any(|(_, m)| *m == Mode::Deny) {
+        return Outcome {
+            evaluated: 1,
+            hits: Vec::new(),
+        };
+    }
+    let message = if policies.is_empty() {
+        "no ValidatingAdmissionPolicy, Gatekeeper K8sAllowedRepos constraint or Kyverno image \
+         policy restricts registries: any image can be deployed"
+            .to_string()
+    } else {
+        format!(
+            "{} registry polic{} found, none in Deny/Enforce mode",
+            policies.len(),
+            if policies.len() == 1 { "y" } else { "ies" }
+        )
+    };
+    let hit = Hit {
+        object: crate::model::ObjRef::new(
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicy",
+            None,
+            "(none)",
+        ),
+        origin: crate::model::Origin::Synthetic,
+        path: String::new(),
+        message,
+        severity: None,
+    };
+    Outcome {
+        evaluated: 1,
+        hits: vec![hit],
+    }
+}
+
+fn enforcement_not_denying(inv: &Inventory, _: &Settings) -> Outcome {
+    let policies = registry_policies(inv);
+    let hits = policies
+        .iter()
+        .filter(|(_, m)| *m == Mode::WarnOnly)
+        .map(|(obj, _)| {
+            let path = if obj.kind() == "ValidatingAdmissionPolicyBinding" {
+                "spec.validationActions"
+            } else if obj.id.api_version.starts_with("kyverno.io/") {
+                "spec.rules"
+            } else {
+                "spec.enforcementAction"
+            };
+            Hit::on(
+                obj,
+                path,
+                "reports untrusted images but admits them (no Deny/Enforce)",
+            )
+        })
+        .collect();
+    Outcome {
+        evaluated: policies.len(),
+        hits,
+    }
+}
+
+fn deprecated_registry(inv: &Inventory, _: &Settings) -> Outcome {
+    let mut hits = Vec::new();
+    let evaluated = each_image(inv, |i| {
+        if i.parsed.registry.eq_ignore_ascii_case("k8s.gcr.io") {
+            hits.push(Hit::on(
+                i.obj,
+                format!("{}.image", i.container_path),
+                format!("{} uses {:?}: move to registry.k8s.io", i.who, i.image),
+            ));
+        }
+    });
+    Outcome { evaluated, hits }
 }

@@ -37,7 +37,7 @@ pub struct CheckDef {
     pub fixable: bool,
     /// The check itself.
     #[serde(skip)]
-    pub run: fn(&Inventory) -> Outcome,
+    pub run: fn(&Inventory, &Settings) -> Outcome,
 }
 
 /// What a check saw: how many subjects it judged, and the ones that failed.
@@ -81,11 +81,20 @@ impl Hit {
 pub static CHECKS: &[CheckDef] = &[
     rbac::CLUSTER_ADMIN_BINDING,
     encryption::PROVIDER_CONFIG_NOT_SET,
+    encryption::IDENTITY_FIRST,
+    encryption::DISCOURAGED_PROVIDER,
+    encryption::SECRETS_NOT_COVERED,
     encryption::CANNOT_VERIFY,
+    encryption::NO_AUTOMATIC_RELOAD,
     pods::NAMESPACE_NOT_ENFORCING,
     pods::PRIVILEGED,
     images::MUTABLE_TAG,
     images::NO_DIGEST,
+    images::PULL_POLICY,
+    images::UNTRUSTED_REGISTRY,
+    images::NO_ADMISSION_ENFORCEMENT,
+    images::ENFORCEMENT_NOT_DENYING,
+    images::DEPRECATED_REGISTRY,
     network::CNI_MAY_NOT_ENFORCE,
     network::NO_POLICY,
     network::NO_DEFAULT_DENY_INGRESS,
@@ -114,8 +123,10 @@ pub struct AreaSummary {
     pub score: Option<u8>,
     /// Findings per severity.
     pub counts: BTreeMap<Severity, usize>,
-    /// Number of findings.
+    /// Number of findings that are not waived.
     pub findings: usize,
+    /// Number of waived findings.
+    pub waived: usize,
 }
 
 /// The result of running the checks.
@@ -138,14 +149,47 @@ impl Results {
         self.findings.iter().filter(move |f| f.area == area)
     }
 
-    /// The worst severity present, if any.
+    /// The worst severity among findings that are not waived, if any.
     pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        self.findings
+            .iter()
+            .filter(|f| f.waived.is_none())
+            .map(|f| f.severity)
+            .max()
+    }
+}
+
+/// What checks may depend on besides the inventory: the user's configuration, the date
+/// (for waiver expiry) and an EncryptionConfiguration the user passed. No I/O happens here.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The user's configuration.
+    pub config: crate::config::Config,
+    /// Today, for waiver expiry.
+    pub today: jiff::civil::Date,
+    /// The EncryptionConfiguration given with `--encryption-config`, summarised.
+    pub encryption: Option<crate::model::encryption::EncryptionConfig>,
+    /// Whether the source is a cluster (live or demo) rather than manifests: some checks
+    /// (admission enforcement) only make sense for a whole cluster.
+    pub cluster: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            config: crate::config::Config::default(),
+            today: jiff::civil::date(2000, 1, 1),
+            encryption: None,
+            cluster: false,
+        }
     }
 }
 
 /// Runs the checks of the given areas (all when empty) and scores every area.
-pub fn run(inv: &Inventory, areas: &[Area]) -> Results {
+///
+/// Findings in excluded namespaces are dropped (their subjects are not judged); severity
+/// overrides apply; waived findings are kept, marked, and count as passing.
+pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
     let mut findings = Vec::new();
     // Per area: (weighted total, weighted passes).
     let mut weights: BTreeMap<Area, (u64, u64)> = BTreeMap::new();
@@ -153,24 +197,44 @@ pub fn run(inv: &Inventory, areas: &[Area]) -> Results {
         .iter()
         .filter(|d| areas.is_empty() || areas.contains(&d.area))
     {
-        let outcome = (def.run)(inv);
-        let failing: BTreeSet<&ObjRef> = outcome.hits.iter().map(|h| &h.object).collect();
-        let evaluated = outcome.evaluated.max(failing.len()) as u64;
-        let passed = evaluated - failing.len() as u64;
-        let w = def.severity.weight();
+        let mut outcome = (def.run)(inv, settings);
+        let config = &settings.config;
+        outcome
+            .hits
+            .retain(|h| !config.excludes(h.object.namespace.as_deref()));
+        let severity = config.severity.get(def.id).copied();
+        let findings_of_check: Vec<Finding> = outcome
+            .hits
+            .into_iter()
+            .map(|h| {
+                let mut f = Finding {
+                    check: def.id,
+                    area: def.area,
+                    severity: severity.or(h.severity).unwrap_or(def.severity),
+                    message: h.message,
+                    object: h.object,
+                    origin: h.origin,
+                    path: h.path,
+                    fixable: def.fixable,
+                    waived: None,
+                };
+                f.waived = config.waiver_for(&f, inv.resolve(&f.object), settings.today);
+                f
+            })
+            .collect();
+        let failing = findings_of_check
+            .iter()
+            .filter(|f| f.waived.is_none())
+            .map(|f| &f.object)
+            .collect::<BTreeSet<&ObjRef>>()
+            .len() as u64;
+        let evaluated = (outcome.evaluated as u64).max(failing);
+        let passed = evaluated - failing;
+        let w = severity.unwrap_or(def.severity).weight();
         let entry = weights.entry(def.area).or_default();
         entry.0 += w * evaluated;
         entry.1 += w * passed;
-        findings.extend(outcome.hits.into_iter().map(|h| Finding {
-            check: def.id,
-            area: def.area,
-            severity: h.severity.unwrap_or(def.severity),
-            message: h.message,
-            object: h.object,
-            origin: h.origin,
-            path: h.path,
-            fixable: def.fixable,
-        }));
+        findings.extend(findings_of_check);
     }
     findings.sort_by(|a, b| {
         b.severity
@@ -187,7 +251,12 @@ pub fn run(inv: &Inventory, areas: &[Area]) -> Results {
         .map(|area| {
             let mut counts = BTreeMap::new();
             let mut n = 0;
+            let mut waived = 0;
             for f in findings.iter().filter(|f| f.area == area) {
+                if f.waived.is_some() {
+                    waived += 1;
+                    continue;
+                }
                 *counts.entry(f.severity).or_insert(0) += 1;
                 n += 1;
             }
@@ -199,6 +268,7 @@ pub fn run(inv: &Inventory, areas: &[Area]) -> Results {
                 score,
                 counts,
                 findings: n,
+                waived,
             }
         })
         .collect();
@@ -217,6 +287,8 @@ pub(crate) struct ContainerView<'a> {
     pub image: Option<&'a str>,
     /// The container's securityContext.
     pub security_context: Option<&'a k8s_openapi::api::core::v1::SecurityContext>,
+    /// `imagePullPolicy` as written (None when defaulted).
+    pub pull_policy: Option<&'a str>,
 }
 
 impl ContainerView<'_> {
@@ -236,6 +308,7 @@ pub(crate) fn containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Cont
             name: &c.name,
             image: c.image.as_deref(),
             security_context: c.security_context.as_ref(),
+            pull_policy: c.image_pull_policy.as_deref(),
         });
     }
     for (i, c) in spec.containers.iter().enumerate() {
@@ -245,6 +318,7 @@ pub(crate) fn containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Cont
             name: &c.name,
             image: c.image.as_deref(),
             security_context: c.security_context.as_ref(),
+            pull_policy: c.image_pull_policy.as_deref(),
         });
     }
     for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
@@ -254,6 +328,7 @@ pub(crate) fn containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Cont
             name: &c.name,
             image: c.image.as_deref(),
             security_context: c.security_context.as_ref(),
+            pull_policy: c.image_pull_policy.as_deref(),
         });
     }
     out

@@ -5,7 +5,7 @@
 //! cluster-wide traffic, and isolating them is a platform decision. Policies that exist
 //! there are still evaluated by the rule-level checks.
 
-use super::{CheckDef, Hit, Outcome, namespace_hit};
+use super::{CheckDef, Hit, Outcome, Settings, namespace_hit};
 use crate::model::inventory::is_system_namespace;
 use crate::model::netpol::{Direction, Policy};
 use crate::model::{Area, Inventory, Object, PodSpecRef, Severity};
@@ -226,7 +226,7 @@ fn names(inv: &Inventory, pods: &[&PodSpecRef]) -> String {
     names.join(", ")
 }
 
-fn cni_may_not_enforce(inv: &Inventory) -> Outcome {
+fn cni_may_not_enforce(inv: &Inventory, _: &Settings) -> Outcome {
     let daemonsets: Vec<&Object> = inv
         .of_kind("DaemonSet")
         .filter(|d| d.namespace() == Some("kube-system"))
@@ -282,7 +282,7 @@ fn cni_may_not_enforce(inv: &Inventory) -> Outcome {
     out
 }
 
-fn no_policy(inv: &Inventory) -> Outcome {
+fn no_policy(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for ns in app_namespaces(inv) {
         out.evaluated += 1;
@@ -330,15 +330,15 @@ fn missing_default_deny(inv: &Inventory, dir: Direction) -> Outcome {
     out
 }
 
-fn no_default_deny_ingress(inv: &Inventory) -> Outcome {
+fn no_default_deny_ingress(inv: &Inventory, _: &Settings) -> Outcome {
     missing_default_deny(inv, Direction::Ingress)
 }
 
-fn no_default_deny_egress(inv: &Inventory) -> Outcome {
+fn no_default_deny_egress(inv: &Inventory, _: &Settings) -> Outcome {
     missing_default_deny(inv, Direction::Egress)
 }
 
-fn not_selected(inv: &Inventory) -> Outcome {
+fn not_selected(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for ns in app_namespaces(inv) {
         let pols = policies(inv, ns);
@@ -373,7 +373,7 @@ fn not_selected(inv: &Inventory) -> Outcome {
     out
 }
 
-fn allow_all(inv: &Inventory) -> Outcome {
+fn allow_all(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for obj in inv.of_kind("NetworkPolicy") {
         out.evaluated += 1;
@@ -403,7 +403,7 @@ fn allow_all(inv: &Inventory) -> Outcome {
     out
 }
 
-fn metadata_reachable(inv: &Inventory) -> Outcome {
+fn metadata_reachable(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     // Rules that open the endpoint, reported on the policy.
     for obj in inv.of_kind("NetworkPolicy") {
@@ -458,7 +458,7 @@ fn metadata_reachable(inv: &Inventory) -> Outcome {
     out
 }
 
-fn etcd_reachable(inv: &Inventory) -> Outcome {
+fn etcd_reachable(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     let any = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10));
     for obj in inv.of_kind("NetworkPolicy") {
@@ -489,7 +489,7 @@ fn etcd_reachable(inv: &Inventory) -> Outcome {
     out
 }
 
-fn deny_without_dns(inv: &Inventory) -> Outcome {
+fn deny_without_dns(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for ns in app_namespaces(inv) {
         let pols = policies(inv, ns);
@@ -518,7 +518,7 @@ fn deny_without_dns(inv: &Inventory) -> Outcome {
     out
 }
 
-fn selects_nothing(inv: &Inventory) -> Outcome {
+fn selects_nothing(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for obj in inv.of_kind("NetworkPolicy") {
         let Some(ns) = obj.namespace() else { continue };
@@ -544,7 +544,7 @@ fn selects_nothing(inv: &Inventory) -> Outcome {
     out
 }
 
-fn host_network(inv: &Inventory) -> Outcome {
+fn host_network(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for pod in inv.pod_specs() {
         let Some(obj) = owner(inv, pod) else { continue };

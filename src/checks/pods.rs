@@ -1,6 +1,6 @@
 //! Pod security: Pod Security Standards controls and Pod Security Admission labels.
 
-use super::{CheckDef, Hit, Outcome, containers};
+use super::{CheckDef, Hit, Outcome, Settings, containers};
 use crate::model::inventory::is_system_namespace;
 use crate::model::{Area, Inventory, PssLevel, Severity};
 
@@ -25,7 +25,7 @@ pub const NAMESPACE_NOT_ENFORCING: CheckDef = CheckDef {
 
 const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 
-fn namespace_not_enforcing(inv: &Inventory) -> Outcome {
+fn namespace_not_enforcing(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for ns in inv.of_kind("Namespace") {
         if is_system_namespace(ns.name()) {
@@ -71,7 +71,7 @@ pub const PRIVILEGED: CheckDef = CheckDef {
     run: privileged,
 };
 
-fn privileged(inv: &Inventory) -> Outcome {
+fn privileged(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for spec in inv.pod_specs() {
         let Some(obj) = inv.owner_of(spec) else {

@@ -1,6 +1,6 @@
 //! API access: RBAC grants.
 
-use super::{CheckDef, Hit, Outcome};
+use super::{CheckDef, Hit, Outcome, Settings};
 use crate::model::{Area, Inventory, Severity};
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ pub const CLUSTER_ADMIN_BINDING: CheckDef = CheckDef {
     run: cluster_admin_bindings,
 };
 
-fn cluster_admin_bindings(inv: &Inventory) -> Outcome {
+fn cluster_admin_bindings(inv: &Inventory, _: &Settings) -> Outcome {
     let mut out = Outcome::default();
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
         for binding in inv.of_kind(kind) {

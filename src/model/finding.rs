@@ -1,7 +1,7 @@
 //! Areas, severities and findings.
 
 use super::object::{ObjRef, Origin};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
@@ -124,7 +124,7 @@ impl PssLevel {
 }
 
 /// How bad a finding is. Ordered from `Info` (lowest) to `Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Not a failure: something the tool cannot verify, or context.
@@ -215,6 +215,22 @@ pub struct Finding {
     pub path: String,
     /// Whether kubeharden can write a fix for it.
     pub fixable: bool,
+    /// The waiver that accepts this risk, if any. Waived findings are shown, never dropped,
+    /// and neither lower the score nor fail a scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waived: Option<Waived>,
+}
+
+/// A waiver that applies to a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waived {
+    /// Why the risk is accepted.
+    pub reason: String,
+    /// Last day it applies, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Where the waiver comes from: `config` or `annotation`.
+    pub source: &'static str,
 }
 
 impl Finding {

@@ -2,6 +2,7 @@
 //!
 //! Everything here is pure: no I/O, no clock, no terminal.
 
+pub mod encryption;
 pub mod finding;
 pub mod inventory;
 pub mod netpol;
@@ -9,7 +10,7 @@ pub mod object;
 pub mod selector;
 pub mod yaml;
 
-pub use finding::{Area, Finding, PssLevel, Severity};
+pub use finding::{Area, Finding, PssLevel, Severity, Waived};
 pub use inventory::{Inventory, PodSpecRef};
 pub use object::{ObjRef, Object, Origin};
 

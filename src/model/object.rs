@@ -23,6 +23,8 @@ pub enum Origin {
         /// 0-based index inside a `List` document, when the object was a list item.
         #[serde(skip_serializing_if = "Option::is_none")]
         item: Option<usize>,
+        /// 1-based line where the document starts.
+        line: usize,
     },
     /// Part of the demo cluster embedded in the binary.
     Demo {
@@ -36,6 +38,14 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The file and the line its document starts on, for objects read from disk only.
+    pub fn file_line(&self) -> Option<(&str, usize)> {
+        match self {
+            Origin::File { path, line, .. } => Some((path.as_str(), *line)),
+            _ => None,
+        }
+    }
+
     /// The file and document, for objects read from disk only.
     pub fn file_document(&self) -> Option<(&str, usize)> {
         match self {
@@ -53,11 +63,13 @@ impl fmt::Display for Origin {
                 path,
                 document,
                 item: None,
+                ..
             } => write!(f, "{path} (document {document})"),
             Origin::File {
                 path,
                 document,
                 item: Some(i),
+                ..
             } => write!(f, "{path} (document {document}, item {i})"),
             Origin::Demo { path, document } => write!(f, "demo:{path} (document {document})"),
             Origin::Synthetic => write!(f, "-"),

@@ -18,8 +18,19 @@ pub struct DocError {
     pub message: String,
 }
 
-/// One parsed document: its index and its tree (`Value::Null` for an empty document).
-pub type Doc = Result<(usize, Value), DocError>;
+/// One parsed document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// 0-based index of the document in the file.
+    pub index: usize,
+    /// 1-based line of the file where the document's content starts.
+    pub line: usize,
+    /// The tree (`Value::Null` for an empty document).
+    pub value: Value,
+}
+
+/// One parsed document, or why it could not be parsed.
+pub type Doc = Result<Document, DocError>;
 
 /// A YAML document's text and the 0-based line it starts on.
 struct Chunk<'a> {
@@ -98,11 +109,25 @@ fn parse_one(index: usize, chunk: &Chunk<'_>) -> Doc {
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
-        return Ok((index, Value::Null));
+        return Ok(Document {
+            index,
+            line: chunk.first_line + 1,
+            value: Value::Null,
+        });
     }
     let de = serde_yaml::Deserializer::from_str(chunk.text);
+    // The first line with content (a `---` line may carry content too).
+    let skipped = chunk
+        .text
+        .lines()
+        .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        .count();
     match Value::deserialize(de) {
-        Ok(v) => Ok((index, v)),
+        Ok(value) => Ok(Document {
+            index,
+            line: chunk.first_line + skipped + 1,
+            value,
+        }),
         Err(e) => Err(DocError {
             document: index,
             line: e.location().map(|l| chunk.first_line + l.line()),
@@ -127,9 +152,18 @@ pub fn parse_json_stream(text: &str) -> Vec<Doc> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut index = 0;
     loop {
+        let start = stream.byte_offset();
         match stream.next() {
             None => break,
-            Some(Ok(v)) => out.push(Ok((index, v))),
+            Some(Ok(value)) => {
+                let before = text.get(..start).unwrap_or("");
+                let leading = text
+                    .get(start..)
+                    .map_or(0, |rest| rest.len() - rest.trim_start().len());
+                let ws = text.get(start..start + leading).unwrap_or("");
+                let line = before.matches('\n').count() + ws.matches('\n').count() + 1;
+                out.push(Ok(Document { index, line, value }));
+            }
             Some(Err(e)) => {
                 out.push(Err(DocError {
                     document: index,
@@ -318,7 +352,7 @@ mod tests {
     use super::*;
 
     fn ok(docs: &[Doc]) -> Vec<Value> {
-        docs.iter().map(|d| d.as_ref().unwrap().1.clone()).collect()
+        docs.iter().map(|d| d.as_ref().unwrap().value.clone()).collect()
     }
 
     #[test]
@@ -332,7 +366,8 @@ mod tests {
     fn leading_marker_is_not_an_extra_document() {
         let docs = parse_yaml_stream("---\na: 1\n---\nb: 2\n");
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].as_ref().unwrap().0, 0);
+        assert_eq!(docs[0].as_ref().unwrap().index, 0);
+        assert_eq!(docs[1].as_ref().unwrap().line, 4);
     }
 
     #[test]
@@ -341,7 +376,7 @@ mod tests {
             parse_yaml_stream("# generated\n# by helm\n---\na: 1\n---\n---\nb: 2\n...\n# tail\n");
         let indexes: Vec<(usize, bool)> = docs
             .iter()
-            .map(|d| d.as_ref().map(|(i, v)| (*i, v.is_null())).unwrap())
+            .map(|d| d.as_ref().map(|d| (d.index, d.value.is_null())).unwrap())
             .collect();
         // An explicit empty document between two markers still counts, as in libyaml.
         assert_eq!(indexes, vec![(0, false), (1, true), (2, false)]);
@@ -355,7 +390,7 @@ mod tests {
         let err = docs[1].as_ref().unwrap_err();
         assert_eq!(err.document, 1);
         assert!(err.line.unwrap() >= 3, "{err:?}");
-        assert_eq!(docs[2].as_ref().unwrap().1["z"], 3);
+        assert_eq!(docs[2].as_ref().unwrap().value["z"], 3);
     }
 
     #[test]
@@ -382,7 +417,7 @@ mod tests {
     fn json_stream_reports_the_line_of_truncation() {
         let docs = parse_json_stream("{\"a\": 1}\n{\"b\":\n");
         assert_eq!(docs.len(), 2);
-        assert!(docs[0].is_ok());
+        assert_eq!(docs[0].as_ref().unwrap().line, 1);
         assert_eq!(docs[1].as_ref().unwrap_err().document, 1);
     }
 

@@ -39,7 +39,7 @@ pub fn load() -> Loaded {
         skipped: Vec::new(),
     };
     for (name, text) in FILES {
-        let origin = |document: usize, _item: Option<usize>| Origin::Demo {
+        let origin = |document: usize, _item: Option<usize>, _line: usize| Origin::Demo {
             path: (*name).to_string(),
             document,
         };

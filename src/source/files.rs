@@ -263,10 +263,11 @@ fn parse_input(input: &Input, stdin: Option<&[u8]>) -> Part {
         ignored: 0,
         skipped: Vec::new(),
     };
-    let origin = |document: usize, item: Option<usize>| Origin::File {
+    let origin = |document: usize, item: Option<usize>, line: usize| Origin::File {
         path: name.clone(),
         document,
         item,
+        line,
     };
     collect_docs(docs, &name, &origin, &mut loaded);
     part.objects = loaded.objects;

@@ -151,11 +151,11 @@ pub struct Progress {
 }
 
 /// Turns parsed documents into objects, expanding `List`s, counting foreign documents and
-/// reporting broken ones. `origin` builds the origin from (document, item).
+/// reporting broken ones. `origin` builds the origin from (document, item, line).
 pub(crate) fn collect_docs(
     docs: Vec<Doc>,
     file: &str,
-    origin: &dyn Fn(usize, Option<usize>) -> Origin,
+    origin: &dyn Fn(usize, Option<usize>, usize) -> Origin,
     out: &mut Loaded,
 ) {
     for doc in docs {
@@ -167,7 +167,7 @@ pub(crate) fn collect_docs(
                 object: None,
                 message: e.message,
             }),
-            Ok((index, value)) => collect_value(value, index, origin, out),
+            Ok(doc) => collect_value(doc.value, doc.index, doc.line, origin, out),
         }
     }
 }
@@ -185,7 +185,8 @@ fn is_list(value: &Value) -> bool {
 fn collect_value(
     mut value: Value,
     index: usize,
-    origin: &dyn Fn(usize, Option<usize>) -> Origin,
+    line: usize,
+    origin: &dyn Fn(usize, Option<usize>, usize) -> Origin,
     out: &mut Loaded,
 ) {
     if is_list(&value) {
@@ -194,14 +195,14 @@ fn collect_value(
             _ => Vec::new(),
         };
         for (i, item) in items.into_iter().enumerate() {
-            match Object::from_value(item, origin(index, Some(i))) {
+            match Object::from_value(item, origin(index, Some(i), line)) {
                 Ok(o) => out.objects.push(o),
                 Err(NotAnObject::Empty) | Err(NotAnObject::Foreign(_)) => out.ignored += 1,
             }
         }
         return;
     }
-    match Object::from_value(value, origin(index, None)) {
+    match Object::from_value(value, origin(index, None, line)) {
         Ok(o) => out.objects.push(o),
         Err(NotAnObject::Empty) => {}
         Err(NotAnObject::Foreign(_)) => out.ignored += 1,

@@ -1,0 +1,208 @@
+//! Every check against its pass and fail fixtures, and against the demo cluster.
+
+use crate::util::{fixtures, load_files, scan};
+use kubeharden::checks::CHECKS;
+use kubeharden::model::{Area, Severity};
+use kubeharden::source::demo;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+fn fixture_files(id: &str, prefix: &str) -> Vec<PathBuf> {
+    let dir = fixtures().join("checks").join(id);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".yaml"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_check_has_pass_and_fail_fixtures_that_behave() {
+    let mut report = String::new();
+    for check in CHECKS {
+        let passes = fixture_files(check.id, "pass-");
+        let fails = fixture_files(check.id, "fail-");
+        assert!(!passes.is_empty(), "{} has no pass fixture", check.id);
+        assert!(!fails.is_empty(), "{} has no fail fixture", check.id);
+        for file in &passes {
+            let (_, scan) = scan(load_files(&[file]));
+            assert!(
+                scan.problems.is_empty(),
+                "{}: {:?}",
+                file.display(),
+                scan.problems
+            );
+            let hits: Vec<_> = scan
+                .results
+                .findings
+                .iter()
+                .filter(|f| f.check == check.id)
+                .collect();
+            assert!(
+                hits.is_empty(),
+                "{} fired on {}: {hits:#?}",
+                check.id,
+                file.display()
+            );
+        }
+        for file in &fails {
+            let (_, scan) = scan(load_files(&[file]));
+            assert!(
+                scan.problems.is_empty(),
+                "{}: {:?}",
+                file.display(),
+                scan.problems
+            );
+            let hits: Vec<_> = scan
+                .results
+                .findings
+                .iter()
+                .filter(|f| f.check == check.id)
+                .collect();
+            assert!(
+                !hits.is_empty(),
+                "{} did not fire on {}",
+                check.id,
+                file.display()
+            );
+            let name = file.file_name().unwrap().to_string_lossy();
+            for f in hits {
+                assert_eq!(f.area, check.area);
+                let _ = writeln!(
+                    report,
+                    "{} {name}: {} at {:?}: {}",
+                    check.id, f.object, f.path, f.message
+                );
+            }
+        }
+    }
+    insta::assert_snapshot!("fail_fixture_findings", report);
+}
+
+#[test]
+fn demo_cluster_has_findings_in_every_area_and_objects_that_pass() {
+    let (inv, scan) = scan(demo::load());
+    assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+    assert_eq!(scan.ignored, 0);
+    for area in Area::ALL {
+        let summary = scan.results.area(area).unwrap();
+        assert!(summary.findings > 0, "no findings in {area}");
+    }
+    // Some things pass: the hardened shop namespace has no pod-security or network findings.
+    for f in &scan.results.findings {
+        if f.object.namespace.as_deref() == Some("shop")
+            || (f.object.kind == "Namespace" && f.object.name == "shop")
+        {
+            assert!(
+                !matches!(f.area, Area::PodSecurity | Area::Network),
+                "hardened shop namespace has {f:?}"
+            );
+        }
+    }
+    assert!(
+        scan.results
+            .areas
+            .iter()
+            .any(|a| a.score.is_some_and(|s| s > 0))
+    );
+    // Every check except the managed-cluster one fires on the demo.
+    for check in CHECKS.iter().filter(|c| c.id != "KH-ENC-006") {
+        assert!(
+            scan.results.findings.iter().any(|f| f.check == check.id),
+            "{} does not fire on the demo",
+            check.id
+        );
+    }
+    // The demo is a cluster: at least four namespaces, every workload kind, an apiserver pod.
+    assert!(inv.of_kind("Namespace").count() >= 4);
+    for kind in [
+        "Deployment",
+        "DaemonSet",
+        "StatefulSet",
+        "CronJob",
+        "Pod",
+        "Secret",
+        "NetworkPolicy",
+    ] {
+        assert!(inv.of_kind(kind).next().is_some(), "demo has no {kind}");
+    }
+    for secret in inv.of_kind("Secret") {
+        assert!(secret.raw.get("data").is_none() && secret.raw.get("stringData").is_none());
+    }
+}
+
+#[test]
+fn controller_owned_pods_are_reported_once_on_their_owner() {
+    let (_, scan) = scan(demo::load());
+    // Replica pods and ReplicaSets never carry pod findings when their Deployment is known.
+    for f in scan
+        .results
+        .findings
+        .iter()
+        .filter(|f| f.area == Area::PodSecurity || f.area == Area::Images)
+    {
+        assert_ne!(f.object.kind, "ReplicaSet", "{f:?}");
+        if f.object.kind == "Pod" {
+            assert!(
+                !f.object.name.starts_with("web-") && !f.object.name.starts_with("settlement-"),
+                "owned pod reported: {f:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn severity_and_paths_on_a_realistic_workload() {
+    let text = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: backup, namespace: ops}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          initContainers:
+          - name: prepare
+            image: registry.example.com/ops/prep:1.2
+            securityContext: {privileged: true}
+          containers:
+          - name: backup
+            image: registry.example.com/ops/backup:3.1@sha256:0000000000000000000000000000000000000000000000000000000000000000
+"#;
+    let (_, scan) = scan(crate::util::load_stdin(text));
+    let f = scan
+        .results
+        .findings
+        .iter()
+        .find(|f| f.check == "KH-POD-101")
+        .unwrap();
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(
+        f.path,
+        "spec.jobTemplate.spec.template.spec.initContainers[0].securityContext.privileged"
+    );
+    assert_eq!(f.object.to_string(), "CronJob ops/backup");
+    assert!(f.message.contains("\"prepare\""), "{}", f.message);
+    // The digest-pinned container has no image findings; the tagged one only lacks a digest.
+    let images: Vec<_> = scan
+        .results
+        .in_area(Area::Images)
+        .map(|f| (f.check, f.path.as_str()))
+        .collect();
+    assert_eq!(
+        images,
+        vec![(
+            "KH-IMG-002",
+            "spec.jobTemplate.spec.template.spec.initContainers[0].image"
+        )]
+    );
+}
