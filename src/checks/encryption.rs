@@ -150,40 +150,6 @@ fn cannot_verify(inv: &Inventory, _: &Settings) -> Outcome {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::flag_value;
-
-    #[test]
-    fn flags_in_all_spellings() {
-        assert_eq!(
-            flag_value(
-                &["kube-apiserver", "--encryption-provider-config=/x"],
-                super::FLAG
-            ),
-            Some("/x")
-        );
-        assert_eq!(
-            flag_value(&["--encryption-provider-config", "/y"], super::FLAG),
-            Some("/y")
-        );
-        assert_eq!(
-            flag_value(
-                &["kube-apiserver --a=b --encryption-provider-config=/z"],
-                super::FLAG
-            ),
-            Some("/z")
-        );
-        assert_eq!(
-            flag_value(
-                &["--encryption-provider-config-automatic-reload=true"],
-                super::FLAG
-            ),
-            None
-        );
-    }
-}
-
 /// KH-ENC-002: `identity` encrypts new Secrets (first provider), per the given file.
 pub const IDENTITY_FIRST: CheckDef = CheckDef {
     id: "KH-ENC-002",
@@ -374,4 +340,38 @@ fn no_automatic_reload(inv: &Inventory, _: &Settings) -> Outcome {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flag_value;
+
+    #[test]
+    fn flags_in_all_spellings() {
+        assert_eq!(
+            flag_value(
+                &["kube-apiserver", "--encryption-provider-config=/x"],
+                super::FLAG
+            ),
+            Some("/x")
+        );
+        assert_eq!(
+            flag_value(&["--encryption-provider-config", "/y"], super::FLAG),
+            Some("/y")
+        );
+        assert_eq!(
+            flag_value(
+                &["kube-apiserver --a=b --encryption-provider-config=/z"],
+                super::FLAG
+            ),
+            Some("/z")
+        );
+        assert_eq!(
+            flag_value(
+                &["--encryption-provider-config-automatic-reload=true"],
+                super::FLAG
+            ),
+            None
+        );
+    }
 }

@@ -29,6 +29,10 @@ pub struct Cli {
     #[command(flatten)]
     pub source: SourceArgs,
 
+    /// Configuration and extra inputs of the checks.
+    #[command(flatten)]
+    pub checks: CheckArgs,
+
     /// When to use colour: auto (a terminal and no NO_COLOR), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -97,6 +101,66 @@ impl SourceArgs {
     }
 }
 
+/// Flags that change what the checks judge.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Configuration file (default: $KUBEHARDEN_CONFIG, then config.yaml in the user's
+    /// config directory, e.g. ~/.config/kubeharden/config.yaml).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Trusted image registries or prefixes, comma-separated (added to the config's
+    /// allowedRegistries): `registry.example.com` (that host) or `ghcr.io/acme/` (a prefix).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', global = true)]
+    pub allowed_registries: Vec<String>,
+
+    /// An EncryptionConfiguration file to judge (as used with the API server's
+    /// --encryption-provider-config). Key material in it is never shown or written.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub encryption_config: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// Reads the configuration and the encryption file into the checks' settings.
+    pub fn settings(&self) -> anyhow::Result<crate::checks::Settings> {
+        let (mut config, _) = crate::config::Config::load(self.config.as_deref())?;
+        config.allowed_registries.extend(
+            self.allowed_registries
+                .iter()
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty()),
+        );
+        let encryption = match &self.encryption_config {
+            Some(path) => Some(read_encryption_config(path)?),
+            None => None,
+        };
+        Ok(crate::checks::Settings {
+            config,
+            today: crate::config::today(),
+            encryption,
+            cluster: false,
+        })
+    }
+}
+
+fn read_encryption_config(
+    path: &std::path::Path,
+) -> anyhow::Result<crate::model::encryption::EncryptionConfig> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{shown}: {}", crate::source::files::io_reason(&e)))?;
+    let docs = crate::model::yaml::parse_any(&text);
+    let doc = match docs.into_iter().next() {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            anyhow::bail!("{shown}: line {}: {}", e.line.unwrap_or(0), e.message)
+        }
+        None => anyhow::bail!("{shown}: empty file"),
+    };
+    crate::model::encryption::EncryptionConfig::from_value(&shown, &doc.value)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -104,11 +168,11 @@ pub enum Command {
     ///
     /// Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 an error.
     Scan(ScanArgs),
-    /// List every check: ID, area, severity, title.
+    /// List every check: ID, area, severity, title (markdown: the docs/checks.md catalogue).
     Checks {
         /// Output format.
-        #[arg(short = 'o', long = "format", visible_alias = "output", value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(short = 'o', long = "format", visible_alias = "output", value_enum, default_value_t = ChecksFormat::Table)]
+        format: ChecksFormat,
     },
     /// Print shell completions.
     Completions {
@@ -133,13 +197,26 @@ pub struct ScanArgs {
     pub fail_on: Severity,
 }
 
-/// Output formats.
+/// Output formats of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Human-readable table.
     Table,
     /// JSON (schema in the README).
     Json,
+    /// SARIF 2.1.0, for code-scanning UIs.
+    Sarif,
+}
+
+/// Output formats of `checks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChecksFormat {
+    /// Human-readable table.
+    Table,
+    /// A JSON array, one object per check.
+    Json,
+    /// Markdown, as in docs/checks.md.
+    Markdown,
 }
 
 /// Colour choice.
@@ -209,15 +286,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// The `checks` listing.
-pub fn checks_listing(format: Format) -> String {
+pub fn checks_listing(format: ChecksFormat) -> String {
     use crate::checks::CHECKS;
     match format {
-        Format::Json => {
+        ChecksFormat::Markdown => checks_markdown(),
+        ChecksFormat::Json => {
             let mut s = serde_json::to_string_pretty(CHECKS).unwrap_or_default();
             s.push('\n');
             s
         }
-        Format::Table => {
+        ChecksFormat::Table => {
             let mut out = format!(
                 "{:<12} {:<13} {:<9} {:<8} TITLE\n",
                 "ID", "AREA", "SEVERITY", "FIXABLE"
@@ -235,6 +313,39 @@ pub fn checks_listing(format: Format) -> String {
             out
         }
     }
+}
+
+fn checks_markdown() -> String {
+    use crate::checks::CHECKS;
+    use crate::model::Area;
+    let mut out = String::from(
+        "# Check catalogue\n\nGenerated by `kubeharden checks --format markdown`; CI fails when this file is stale.\n\
+         IDs are stable: a retired ID is never reused.\n",
+    );
+    for area in Area::ALL {
+        let defs: Vec<_> = CHECKS.iter().filter(|c| c.area == area).collect();
+        out.push_str(&format!(
+            "\n## {} (`{}`), {} checks\n\n",
+            area.title(),
+            area.key(),
+            defs.len()
+        ));
+        out.push_str("| ID | Severity | PSS | Title | References |\n|---|---|---|---|---|\n");
+        for c in &defs {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c.id,
+                c.severity,
+                c.pss.map_or("", |p| p.key()),
+                c.title.replace('|', "\\|"),
+                c.references.join("; ").replace('|', "\\|")
+            ));
+        }
+        for c in &defs {
+            out.push_str(&format!("\n### {}: {}\n\n{}\n", c.id, c.title, c.rationale));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

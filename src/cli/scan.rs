@@ -1,14 +1,15 @@
 //! `kubeharden scan`.
 
-use super::{EXIT_FINDINGS, EXIT_OK, Format, ScanArgs, SourceArgs};
+use super::{CheckArgs, EXIT_FINDINGS, EXIT_OK, Format, ScanArgs, SourceArgs};
 use crate::engine;
 use crate::report;
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
 
 /// Runs a scan and prints it; returns the exit code.
-pub fn run(source: &SourceArgs, args: &ScanArgs) -> anyhow::Result<u8> {
+pub fn run(source: &SourceArgs, checks: &CheckArgs, args: &ScanArgs) -> anyhow::Result<u8> {
     let spec = source.spec();
+    let settings = checks.settings()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -32,7 +33,7 @@ pub fn run(source: &SourceArgs, args: &ScanArgs) -> anyhow::Result<u8> {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K");
     }
-    let (_, scan) = engine::evaluate(loaded?, &args.area, source.strict)?;
+    let (_, scan) = engine::evaluate_with(loaded?, &args.area, source.strict, &settings)?;
     {
         let mut err = std::io::stderr().lock();
         for p in &scan.problems {
@@ -42,6 +43,7 @@ pub fn run(source: &SourceArgs, args: &ScanArgs) -> anyhow::Result<u8> {
     let text = match args.format {
         Format::Table => report::table(&scan),
         Format::Json => report::json(&scan),
+        Format::Sarif => report::sarif(&scan),
     };
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -53,6 +55,6 @@ pub fn run(source: &SourceArgs, args: &ScanArgs) -> anyhow::Result<u8> {
         .results
         .findings
         .iter()
-        .any(|f| f.severity >= args.fail_on);
+        .any(|f| f.waived.is_none() && f.severity >= args.fail_on);
     Ok(if failing { EXIT_FINDINGS } else { EXIT_OK })
 }

@@ -352,7 +352,9 @@ mod tests {
     use super::*;
 
     fn ok(docs: &[Doc]) -> Vec<Value> {
-        docs.iter().map(|d| d.as_ref().unwrap().value.clone()).collect()
+        docs.iter()
+            .map(|d| d.as_ref().unwrap().value.clone())
+            .collect()
     }
 
     #[test]

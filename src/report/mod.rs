@@ -1,5 +1,9 @@
 //! Scan results as a table or as JSON. Pure: takes results, returns text.
 
+mod sarif;
+
+pub use sarif::sarif;
+
 use crate::checks::{self, Results};
 use crate::model::{Area, Problem, Severity};
 use crate::source::{Skipped, SourceInfo};
@@ -47,6 +51,7 @@ struct JsonArea {
     area: Area,
     score: Option<u8>,
     findings: usize,
+    waived: usize,
     counts: std::collections::BTreeMap<Severity, usize>,
 }
 
@@ -66,6 +71,8 @@ struct JsonFinding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pss: Option<crate::model::PssLevel>,
     fixable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waived: Option<&'a crate::model::Waived>,
 }
 
 /// The JSON report (schema documented in the README), pretty-printed, with a final newline.
@@ -88,6 +95,7 @@ pub fn json(scan: &Scan) -> String {
                 area: a.area,
                 score: a.score,
                 findings: a.findings,
+                waived: a.waived,
                 counts: a.counts.clone(),
             })
             .collect(),
@@ -113,6 +121,7 @@ pub fn json(scan: &Scan) -> String {
                     document,
                     path: &f.path,
                     fixable: f.fixable,
+                    waived: f.waived.as_ref(),
                 }
             })
             .collect(),
@@ -177,11 +186,16 @@ pub fn table(scan: &Scan) -> String {
     for area in &scan.results.areas {
         let _ = writeln!(
             out,
-            "\n{}  [{}]  score {}  ·  {}",
+            "\n{}  [{}]  score {}  ·  {}{}",
             area.area.title().to_uppercase(),
             area.area.key(),
             score_text(area.score),
-            counts_line(&area.counts)
+            counts_line(&area.counts),
+            if area.waived > 0 {
+                format!(", {} waived", area.waived)
+            } else {
+                String::new()
+            }
         );
         let rows: Vec<[String; 5]> = scan
             .results
@@ -192,10 +206,17 @@ pub fn table(scan: &Scan) -> String {
                     None => String::new(),
                 };
                 [
-                    severity_label(f.severity).to_string(),
+                    if f.waived.is_some() {
+                        format!("{} (waived)", severity_label(f.severity))
+                    } else {
+                        severity_label(f.severity).to_string()
+                    },
                     f.check.to_string(),
                     sanitize(&f.object.to_string()),
-                    sanitize(&f.message),
+                    match &f.waived {
+                        Some(w) => sanitize(&format!("{} [waived: {}]", f.message, w.reason)),
+                        None => sanitize(&f.message),
+                    },
                     if f.path.is_empty() {
                         location
                     } else if location.is_empty() {
@@ -241,11 +262,25 @@ pub fn table(scan: &Scan) -> String {
             let _ = writeln!(out, "{}", line(cells));
         }
     }
-    let total = scan.results.findings.len();
+    let waived = scan
+        .results
+        .findings
+        .iter()
+        .filter(|f| f.waived.is_some())
+        .count();
+    let total = scan.results.findings.len() - waived;
     let worst = scan
         .results
         .worst()
         .map_or_else(|| "none".to_string(), |s| s.to_string());
-    let _ = writeln!(out, "\n{total} findings (worst: {worst})");
+    let _ = writeln!(
+        out,
+        "\n{total} findings (worst: {worst}){}",
+        if waived > 0 {
+            format!(", {waived} waived")
+        } else {
+            String::new()
+        }
+    );
     out
 }

@@ -1,7 +1,10 @@
 //! Every check against its pass and fail fixtures, and against the demo cluster.
 
 use crate::util::{fixtures, load_files, scan};
-use kubeharden::checks::CHECKS;
+use kubeharden::checks::{CHECKS, Settings};
+use kubeharden::config::Config;
+use kubeharden::engine;
+use kubeharden::model::encryption::EncryptionConfig;
 use kubeharden::model::{Area, Severity};
 use kubeharden::source::demo;
 use std::fmt::Write;
@@ -22,6 +25,49 @@ fn fixture_files(id: &str, prefix: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Per-check fixture settings (`settings.yaml` beside the fixtures): a config, whether the
+/// input is a cluster, and whether the fixtures are EncryptionConfiguration files.
+fn fixture_settings(id: &str) -> (Settings, bool) {
+    let path = fixtures().join("checks").join(id).join("settings.yaml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return (Settings::default(), false);
+    };
+    let v: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    let mut settings = Settings::default();
+    if let Some(c) = v.get("config") {
+        settings.config =
+            Config::parse(&serde_yaml::to_string(c).unwrap(), "settings.yaml").unwrap();
+    }
+    settings.cluster = v.get("cluster").and_then(|c| c.as_bool()).unwrap_or(false);
+    let encryption = v.get("fixturesAre").and_then(|f| f.as_str()) == Some("encryption-config");
+    (settings, encryption)
+}
+
+fn scan_fixture(id: &str, file: &std::path::Path) -> kubeharden::report::Scan {
+    let (mut settings, encryption) = fixture_settings(id);
+    let loaded = if encryption {
+        let text = std::fs::read_to_string(file).unwrap();
+        let doc = kubeharden::model::yaml::parse_any(&text).remove(0).unwrap();
+        settings.encryption =
+            Some(EncryptionConfig::from_value(&file.display().to_string(), &doc.value).unwrap());
+        crate::util::load_stdin("")
+    } else {
+        load_files(&[file])
+    };
+    let cluster = settings.cluster;
+    let (_, mut scan) = engine::evaluate_with(loaded, &[], false, &settings).unwrap();
+    if cluster {
+        // evaluate_with derives `cluster` from the source; fixtures on disk stand for a cluster here.
+        let inv = kubeharden::model::Inventory::new(if encryption {
+            Vec::new()
+        } else {
+            load_files(&[file]).objects
+        });
+        scan.results = kubeharden::checks::run(&inv, &[], &settings);
+    }
+    scan
+}
+
 #[test]
 fn every_check_has_pass_and_fail_fixtures_that_behave() {
     let mut report = String::new();
@@ -31,7 +77,7 @@ fn every_check_has_pass_and_fail_fixtures_that_behave() {
         assert!(!passes.is_empty(), "{} has no pass fixture", check.id);
         assert!(!fails.is_empty(), "{} has no fail fixture", check.id);
         for file in &passes {
-            let (_, scan) = scan(load_files(&[file]));
+            let scan = scan_fixture(check.id, file);
             assert!(
                 scan.problems.is_empty(),
                 "{}: {:?}",
@@ -52,7 +98,7 @@ fn every_check_has_pass_and_fail_fixtures_that_behave() {
             );
         }
         for file in &fails {
-            let (_, scan) = scan(load_files(&[file]));
+            let scan = scan_fixture(check.id, file);
             assert!(
                 scan.problems.is_empty(),
                 "{}: {:?}",
