@@ -3,5 +3,6 @@
 
 mod checks;
 mod cli;
+mod config;
 mod sources;
 mod util;
