@@ -65,6 +65,7 @@ pub struct Inventory {
     by_name: HashMap<Key, usize>,
     pod_specs: Vec<PodSpecRef>,
     by_service_account: BTreeMap<(String, String), Vec<usize>>,
+    pods_by_namespace: HashMap<String, Vec<usize>>,
     policies: BTreeMap<String, Vec<usize>>,
     namespaces: BTreeSet<String>,
     problems: Vec<Problem>,
@@ -168,6 +169,12 @@ impl Inventory {
             };
             let ns = obj.id.namespace.clone().unwrap_or_else(|| "default".into());
             let sa = spec_ref.service_account().to_string();
+            if let Some(real) = &obj.id.namespace {
+                self.pods_by_namespace
+                    .entry(real.clone())
+                    .or_default()
+                    .push(self.pod_specs.len());
+            }
             self.by_service_account
                 .entry((ns, sa))
                 .or_default()
@@ -292,24 +299,20 @@ impl Inventory {
         namespace: &'a str,
         selector: &'a Selector,
     ) -> impl Iterator<Item = &'a PodSpecRef> + 'a {
-        self.pod_specs.iter().filter(move |p| {
-            self.objects
-                .get(p.object)
-                .is_some_and(|o| o.namespace() == Some(namespace))
-                && selector.matches(&p.labels)
-        })
+        self.pods_in_namespace(namespace)
+            .filter(move |p| selector.matches(&p.labels))
     }
 
     /// Pod specs of a namespace.
     pub fn pods_in_namespace<'a>(
         &'a self,
-        namespace: &'a str,
+        namespace: &str,
     ) -> impl Iterator<Item = &'a PodSpecRef> + 'a {
-        self.pod_specs.iter().filter(move |p| {
-            self.objects
-                .get(p.object)
-                .is_some_and(|o| o.namespace() == Some(namespace))
-        })
+        self.pods_by_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.pod_specs.get(i))
     }
 
     /// Every namespace seen: Namespace objects and namespaces of namespaced objects.

@@ -103,7 +103,115 @@ pub fn parse_yaml_stream(text: &str) -> Vec<Doc> {
         .collect()
 }
 
+/// Documents larger than this that look like a `List` are parsed item by item.
+const SPLIT_LIST_BYTES: usize = 256 * 1024;
+
+/// A `kind: List` dump split at its items: the document without the items, and each item's
+/// text (dedented) with the 0-based line it starts on.
+struct SplitList {
+    header: String,
+    items: Vec<(String, usize)>,
+}
+
+/// Splits a block-style List (`items:` at column 0, items as `- ` entries) at its items, so
+/// that a dump of 100,000 objects parses in parallel and without one giant event buffer.
+/// Returns `None` for anything it does not recognise; the caller then parses the whole text.
+fn split_list(text: &str, first_line: usize) -> Option<SplitList> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines.iter().position(|l| l.trim_end() == "items:")?;
+    let first_item = lines.get(start + 1)?;
+    let indent = first_item.len() - first_item.trim_start_matches(' ').len();
+    if !first_item.get(indent..)?.starts_with("- ") {
+        return None;
+    }
+    let mut items: Vec<(String, usize)> = Vec::new();
+    let mut end = lines.len();
+    for (i, line) in lines.iter().enumerate().skip(start + 1) {
+        let body = line.trim_end_matches(['\n', '\r']);
+        if body.trim().is_empty() || body.trim_start().starts_with('#') {
+            if let Some((t, _)) = items.last_mut() {
+                t.push('\n');
+            }
+            continue;
+        }
+        let lead = body.len() - body.trim_start_matches(' ').len();
+        if lead == indent && body.get(indent..).is_some_and(|b| b.starts_with("- ")) {
+            items.push((format!("  {}\n", body.get(indent + 2..)?), first_line + i));
+        } else if lead >= indent + 2 {
+            let (t, _) = items.last_mut()?;
+            t.push_str(body.get(indent..)?);
+            t.push('\n');
+        } else if lead < indent || (lead == indent && indent == 0) {
+            end = i;
+            break;
+        } else {
+            return None;
+        }
+    }
+    let mut header: String = lines.get(..start)?.concat();
+    header.push_str("items: []\n");
+    header.push_str(&lines.get(end..)?.concat());
+    Some(SplitList { header, items })
+}
+
+fn parse_split(split: &SplitList) -> Option<Value> {
+    let mut header = Value::deserialize(serde_yaml::Deserializer::from_str(&split.header)).ok()?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(split.items.len().max(1));
+    let per = split.items.len().div_ceil(threads);
+    let parsed: Vec<Option<Vec<Value>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = split
+            .items
+            .chunks(per.max(1))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(text, _)| {
+                            // Items were dedented by their "- " marker: parse each as a mapping.
+                            let mut v =
+                                Value::deserialize(serde_yaml::Deserializer::from_str(text))
+                                    .ok()?;
+                            compact(&mut v);
+                            Some(v)
+                        })
+                        .collect::<Option<Vec<Value>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let mut items = Vec::with_capacity(split.items.len());
+    for part in parsed {
+        items.extend(part?);
+    }
+    header
+        .as_object_mut()?
+        .insert("items".into(), Value::Array(items));
+    Some(header)
+}
+
 fn parse_one(index: usize, chunk: &Chunk<'_>) -> Doc {
+    if chunk.text.len() > SPLIT_LIST_BYTES {
+        if let Some(value) = split_list(chunk.text, chunk.first_line)
+            .as_ref()
+            .and_then(parse_split)
+        {
+            let skipped = chunk
+                .text
+                .lines()
+                .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+                .count();
+            return Ok(Document {
+                index,
+                line: chunk.first_line + skipped + 1,
+                value,
+            });
+        }
+    }
     if chunk
         .text
         .lines()
@@ -123,16 +231,45 @@ fn parse_one(index: usize, chunk: &Chunk<'_>) -> Doc {
         .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         .count();
     match Value::deserialize(de) {
-        Ok(value) => Ok(Document {
+        Ok(mut value) => Ok(Document {
             index,
             line: chunk.first_line + skipped + 1,
-            value,
+            value: {
+                compact(&mut value);
+                value
+            },
         }),
         Err(e) => Err(DocError {
             document: index,
             line: e.location().map(|l| chunk.first_line + l.line()),
             message: clean_message(&e.to_string()),
         }),
+    }
+}
+
+/// Releases the spare capacity that parsing leaves in every map and list: a parsed
+/// manifest is read many times and never grows, and the slack is a third of its memory.
+pub fn compact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            // serde_json's Map has no shrink_to_fit; collecting allocates the exact size.
+            let taken = std::mem::take(map);
+            *map = taken
+                .into_iter()
+                .map(|(k, mut v)| {
+                    compact(&mut v);
+                    (k, v)
+                })
+                .collect();
+        }
+        Value::Array(items) => {
+            items.shrink_to_fit();
+            for v in items.iter_mut() {
+                compact(v);
+            }
+        }
+        Value::String(s) => s.shrink_to_fit(),
+        _ => {}
     }
 }
 
@@ -400,6 +537,37 @@ mod tests {
         let docs = parse_yaml_stream("a: |\n  ---\n  x\nb: 2\n");
         assert_eq!(docs.len(), 1);
         assert_eq!(ok(&docs)[0]["a"], "---\nx\n");
+    }
+
+    #[test]
+    fn big_lists_are_split_at_items_and_give_the_same_tree() {
+        let mut text = String::from("apiVersion: v1\nitems:\n");
+        for i in 0..3000 {
+            text.push_str(&format!(
+                "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c{i}\n    labels: {{a: \"{i}\"}}\n  data:\n    text: |\n      line one\n\n      line three\n    list:\n    - x\n"
+            ));
+        }
+        text.push_str("kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+        assert!(text.len() > SPLIT_LIST_BYTES);
+        let split = split_list(&text, 0).unwrap();
+        assert_eq!(split.items.len(), 3000);
+        let fast = parse_split(&split).unwrap();
+        let mut slow: Value = serde_yaml::from_str(&text).unwrap();
+        compact(&mut slow);
+        assert_eq!(fast, slow);
+        assert_eq!(fast["kind"], "List");
+        // Indented items ("  - ") are recognised too.
+        let indented = text
+            .replace("\n- ", "\n  - ")
+            .replace("\n  ", "\n    ")
+            .replace("\n    - api", "\n  - api");
+        let again: Value = serde_yaml::from_str(&indented).unwrap();
+        assert_eq!(
+            split_list(&indented, 0)
+                .and_then(|s| parse_split(&s))
+                .unwrap(),
+            again
+        );
     }
 
     #[test]
