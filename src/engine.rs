@@ -15,16 +15,28 @@ pub async fn load(
 ) -> Result<Loaded, LoadError> {
     match spec {
         SourceSpec::Demo => Ok(source::demo::load()),
-        SourceSpec::Files(paths) => {
+        SourceSpec::Files {
+            paths,
+            max_file_mib,
+        } => {
             let paths = paths.clone();
+            let max = *max_file_mib;
+            // The blocking pool needs an owned callback: forward through a channel.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
             let mut input: Box<dyn Read + Send> =
                 stdin.unwrap_or_else(|| Box::new(std::io::empty()));
-            tokio::task::spawn_blocking(move || source::files::load(&paths, &mut input))
-                .await
-                .map_err(|e| LoadError::Path {
-                    path: "-".into(),
-                    reason: format!("loader stopped: {e}"),
-                })?
+            let task = tokio::task::spawn_blocking(move || {
+                source::files::load_with(&paths, &mut input, max, &move |p| {
+                    let _ = tx.send(p);
+                })
+            });
+            while let Some(p) = rx.recv().await {
+                progress(p);
+            }
+            task.await.map_err(|e| LoadError::Path {
+                path: "-".into(),
+                reason: format!("loader stopped: {e}"),
+            })?
         }
         SourceSpec::Cluster(opts) => source::live::load(opts, progress).await,
     }

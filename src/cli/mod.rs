@@ -58,6 +58,10 @@ pub struct SourceArgs {
     #[arg(long, global = true)]
     pub strict: bool,
 
+    /// With -f: the largest file read, in MiB; larger files are skipped with a warning.
+    #[arg(long, value_name = "MIB", global = true, default_value_t = crate::source::files::DEFAULT_MAX_FILE_MIB)]
+    pub max_file_size: u64,
+
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "PATH", global = true)]
     pub kubeconfig: Option<PathBuf>,
@@ -85,7 +89,10 @@ impl SourceArgs {
         if self.demo {
             SourceSpec::Demo
         } else if !self.filename.is_empty() {
-            SourceSpec::Files(self.filename.clone())
+            SourceSpec::Files {
+                paths: self.filename.clone(),
+                max_file_mib: self.max_file_size,
+            }
         } else {
             SourceSpec::Cluster(ClusterOptions {
                 kubeconfig: self.kubeconfig.clone(),

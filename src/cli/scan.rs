@@ -15,24 +15,40 @@ pub fn run(source: &SourceArgs, checks: &CheckArgs, args: &ScanArgs) -> anyhow::
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let show_progress = std::io::stderr().is_terminal();
-    let progress = move |p: crate::source::Progress| {
-        if show_progress {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\r\x1b[2Kreading {} ({}/{} kinds, {} objects)",
-                p.what, p.done, p.total, p.objects
-            );
-            let _ = err.flush();
+    // A progress bar on stderr for long loads, only when stderr is a terminal: shown once a
+    // load has taken more than half a second, so small inputs never flash one.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        if std::io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let progress = |p: crate::source::Progress| {
+        if started.elapsed() < std::time::Duration::from_millis(500) {
+            return;
         }
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        let unit = if matches!(spec, crate::source::SourceSpec::Cluster(_)) {
+            "kinds"
+        } else {
+            "files"
+        };
+        bar.set_message(format!("reading {unit}: {} objects", p.objects));
     };
     let stdin: Option<Box<dyn std::io::Read + Send>> = Some(Box::new(std::io::stdin()));
     let loaded = runtime.block_on(engine::load(&spec, stdin, &progress));
-    if show_progress && matches!(spec, crate::source::SourceSpec::Cluster(_)) {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K");
-    }
+    bar.finish_and_clear();
     let (inventory, scan) = engine::evaluate_with(loaded?, &args.area, source.strict, &settings)?;
     // Freeing a large inventory object by object takes a tenth of a big scan; the process
     // ends right after the report, so let the OS reclaim it.

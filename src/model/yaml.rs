@@ -103,6 +103,9 @@ pub fn parse_yaml_stream(text: &str) -> Vec<Doc> {
         .collect()
 }
 
+/// Largest document parsed as one piece (a `List` is split into items first).
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
+
 /// Documents larger than this that look like a `List` are parsed item by item.
 const SPLIT_LIST_BYTES: usize = 256 * 1024;
 
@@ -211,6 +214,17 @@ fn parse_one(index: usize, chunk: &Chunk<'_>) -> Doc {
                 value,
             });
         }
+    }
+    if chunk.text.len() > MAX_DOCUMENT_BYTES {
+        return Err(DocError {
+            document: index,
+            line: Some(chunk.first_line + 1),
+            message: format!(
+                "document of {} MiB is over the {} MiB limit for one object; skipped",
+                chunk.text.len().div_ceil(1024 * 1024),
+                MAX_DOCUMENT_BYTES / 1024 / 1024
+            ),
+        });
     }
     if chunk
         .text

@@ -12,8 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Largest file read, in bytes.
-pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Default largest file read, in MiB (`--max-file-size`). A `kubectl get -o yaml` List of
+/// 100,000 objects is about 50 MiB.
+pub const DEFAULT_MAX_FILE_MIB: u64 = 256;
+
+/// Largest single document that is not a `List`, in bytes: no real object comes near it,
+/// and parsing one costs many times its size in memory.
+pub const MAX_DOCUMENT_BYTES: usize = crate::model::yaml::MAX_DOCUMENT_BYTES;
 
 /// Extensions read inside folders (a file named explicitly is read whatever its name).
 const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
@@ -34,9 +39,21 @@ impl Input {
     }
 }
 
-/// Loads every path. A path that does not exist is an error; a file inside a folder that
-/// cannot be read or parsed is a problem, and the rest still loads.
+/// [`load_with`] with the default size limit and no progress reports.
 pub fn load(paths: &[String], stdin: &mut dyn Read) -> Result<Loaded, LoadError> {
+    load_with(paths, stdin, DEFAULT_MAX_FILE_MIB, &|_| {})
+}
+
+/// Loads every path. A path that does not exist is an error; a file inside a folder that
+/// cannot be read or parsed, or is larger than `max_file_mib`, is a problem, and the rest
+/// still loads. `progress` hears of every file parsed.
+pub fn load_with(
+    paths: &[String],
+    stdin: &mut dyn Read,
+    max_file_mib: u64,
+    progress: &(dyn Fn(super::Progress) + Sync),
+) -> Result<Loaded, LoadError> {
+    let max = max_file_mib.saturating_mul(1024 * 1024);
     let mut out = Loaded {
         info: SourceInfo::Files {
             paths: paths.to_vec(),
@@ -71,7 +88,7 @@ pub fn load(paths: &[String], stdin: &mut dyn Read) -> Result<Loaded, LoadError>
     let mut stdin_text = None;
     if inputs.iter().any(|i| matches!(i, Input::Stdin)) {
         let mut buf = Vec::new();
-        match stdin.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf) {
+        match stdin.take(max + 1).read_to_end(&mut buf) {
             Ok(_) => stdin_text = Some(buf),
             Err(e) => out.problems.push(Problem::in_file("-", io_reason(&e))),
         }
@@ -79,7 +96,7 @@ pub fn load(paths: &[String], stdin: &mut dyn Read) -> Result<Loaded, LoadError>
     if let SourceInfo::Files { files, .. } = &mut out.info {
         *files = inputs.len();
     }
-    let parsed = parse_all(&inputs, stdin_text.as_deref());
+    let parsed = parse_all(&inputs, stdin_text.as_deref(), max, progress);
     for part in parsed {
         out.objects.extend(part.objects);
         out.problems.extend(part.problems);
@@ -163,7 +180,14 @@ struct Part {
     ignored: usize,
 }
 
-fn parse_all(inputs: &[Input], stdin: Option<&[u8]>) -> Vec<Part> {
+fn parse_all(
+    inputs: &[Input],
+    stdin: Option<&[u8]>,
+    max: u64,
+    progress: &(dyn Fn(super::Progress) + Sync),
+) -> Vec<Part> {
+    let done = AtomicUsize::new(0);
+    let objects = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -176,7 +200,16 @@ fn parse_all(inputs: &[Input], stdin: Option<&[u8]>) -> Vec<Part> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(input) = inputs.get(i) else { break };
-                    let part = parse_input(input, stdin);
+                    let part = parse_input(input, stdin, max);
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let count = objects.fetch_add(part.objects.len(), Ordering::Relaxed)
+                        + part.objects.len();
+                    progress(super::Progress {
+                        what: input.display().to_string(),
+                        done: n,
+                        total: inputs.len(),
+                        objects: count,
+                    });
                     if let Ok(mut r) = results.lock() {
                         r.push((i, part));
                     }
@@ -189,7 +222,7 @@ fn parse_all(inputs: &[Input], stdin: Option<&[u8]>) -> Vec<Part> {
     results.into_iter().map(|(_, p)| p).collect()
 }
 
-fn parse_input(input: &Input, stdin: Option<&[u8]>) -> Part {
+fn parse_input(input: &Input, stdin: Option<&[u8]>, max: u64) -> Part {
     let name = input.display().to_string();
     let mut part = Part {
         objects: Vec::new(),
@@ -201,7 +234,7 @@ fn parse_input(input: &Input, stdin: Option<&[u8]>) -> Part {
             Some(b) => std::borrow::Cow::Borrowed(b),
             None => return part,
         },
-        Input::File { path, .. } => match read_capped(path) {
+        Input::File { path, .. } => match read_capped(path, max) {
             Ok(b) => std::borrow::Cow::Owned(b),
             Err(reason) => {
                 part.problems.push(Problem::in_file(&name, reason));
@@ -209,14 +242,9 @@ fn parse_input(input: &Input, stdin: Option<&[u8]>) -> Part {
             }
         },
     };
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        part.problems.push(Problem::in_file(
-            &name,
-            format!(
-                "larger than the {} MiB limit; skipped",
-                MAX_FILE_BYTES / 1024 / 1024
-            ),
-        ));
+    if bytes.len() as u64 > max {
+        part.problems
+            .push(Problem::in_file(&name, too_large(bytes.len() as u64, max)));
         return part;
     }
     let head = bytes.get(..bytes.len().min(8192)).unwrap_or_default();
@@ -276,18 +304,26 @@ fn parse_input(input: &Input, stdin: Option<&[u8]>) -> Part {
     part
 }
 
-fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+fn too_large(size: u64, max: u64) -> String {
+    format!(
+        "{} MiB is over the {} MiB limit; skipped (raise it with --max-file-size)",
+        size.div_ceil(1024 * 1024),
+        max / 1024 / 1024
+    )
+}
+
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} MiB is larger than the {} MiB limit; skipped",
-            size / 1024 / 1024,
-            MAX_FILE_BYTES / 1024 / 1024
-        ));
+    let meta = file.metadata().map_err(|e| io_reason(&e))?;
+    if meta.is_dir() {
+        return Err("is a directory".into());
+    }
+    let size = meta.len();
+    if size > max {
+        return Err(too_large(size, max));
     }
     let mut buf = Vec::with_capacity(size as usize);
-    file.take(MAX_FILE_BYTES + 1)
+    file.take(max + 1)
         .read_to_end(&mut buf)
         .map_err(|e| io_reason(&e))?;
     Ok(buf)

@@ -18,7 +18,12 @@ pub enum SourceSpec {
     /// The demo cluster embedded in the binary.
     Demo,
     /// Files, folders and `-` (stdin).
-    Files(Vec<String>),
+    Files {
+        /// The paths as given.
+        paths: Vec<String>,
+        /// Largest file read, in MiB.
+        max_file_mib: u64,
+    },
     /// A live cluster through kubeconfig.
     Cluster(ClusterOptions),
 }

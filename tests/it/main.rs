@@ -4,5 +4,6 @@
 mod checks;
 mod cli;
 mod config;
+mod hostile;
 mod sources;
 mod util;
