@@ -244,7 +244,7 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
             .then(a.object.cmp(&b.object))
             .then(a.path.cmp(&b.path))
     });
-    findings.dedup_by(|a, b| a.key() == b.key());
+    findings.dedup_by(|a, b| a.check == b.check && a.path == b.path && a.object == b.object);
     let areas = Area::ALL
         .into_iter()
         .filter(|a| areas.is_empty() || areas.contains(a))

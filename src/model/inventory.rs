@@ -131,8 +131,10 @@ impl Inventory {
             if self.owned_by_workload_in_inventory(obj) {
                 continue;
             }
-            let pointer = format!("/{}", path.replace('.', "/"));
-            let Some(spec_value) = obj.raw.pointer(&pointer) else {
+            let Some(spec_value) = path
+                .split('.')
+                .try_fold(&obj.raw, |v, key| v.get(key))
+            else {
                 self.problems
                     .push(Problem::at_object(obj, format!("no {path}; not judged")));
                 continue;
@@ -153,11 +155,14 @@ impl Inventory {
                     continue;
                 }
             };
-            let meta_pointer = match pointer.strip_suffix("/spec") {
-                Some(template) if obj.id.kind != "Pod" => format!("{template}/metadata"),
-                _ => "/metadata".to_string(),
+            // The pod template's metadata sits beside its spec; a Pod's is its own.
+            let meta = match path.strip_suffix(".spec") {
+                Some(template) if obj.id.kind != "Pod" => template
+                    .split('.')
+                    .try_fold(&obj.raw, |v, key| v.get(key))
+                    .and_then(|t| t.get("metadata")),
+                _ => obj.raw.get("metadata"),
             };
-            let meta = obj.raw.pointer(&meta_pointer);
             let labels = string_map(meta.and_then(|m| m.get("labels")));
             let annotations = string_map(meta.and_then(|m| m.get("annotations")));
             let spec_ref = PodSpecRef {

@@ -1,0 +1,78 @@
+//! Benchmarks (divan): parse, index, check and report on synthetic clusters of about
+//! 1,000, 10,000 and 100,000 objects. Run with `cargo bench --bench scan`; figures in
+//! BENCHMARKS.md. Not part of the tests.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+use kubeharden::checks::{self, Settings};
+use kubeharden::model::{Inventory, Object, Origin, yaml};
+use std::sync::OnceLock;
+
+fn main() {
+    divan::main();
+}
+
+/// Namespaces for ~1k, ~10k and ~100k objects (17.8 objects per namespace).
+const SIZES: [usize; 3] = [57, 570, 5700];
+
+fn texts(namespaces: usize) -> &'static Vec<String> {
+    static CACHE: OnceLock<Vec<(usize, Vec<String>)>> = OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        SIZES
+            .iter()
+            .map(|&n| (n, synthetic::cluster(n, 1).into_iter().map(|(_, d)| d.join("---\n")).collect()))
+            .collect()
+    });
+    &all.iter().find(|(n, _)| *n == namespaces).unwrap().1
+}
+
+fn objects(namespaces: usize) -> Vec<Object> {
+    let mut out = Vec::new();
+    for (f, text) in texts(namespaces).iter().enumerate() {
+        for doc in yaml::parse_yaml_stream(text).into_iter().flatten() {
+            let origin = Origin::File { path: format!("ns-{f}.yaml"), document: doc.index, item: None, line: doc.line };
+            if let Ok(o) = Object::from_value(doc.value, origin) {
+                out.push(o);
+            }
+        }
+    }
+    out
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn parse(bencher: divan::Bencher, namespaces: usize) {
+    let texts = texts(namespaces);
+    // Returned values are dropped outside the timed section.
+    bencher.bench(|| texts.iter().map(|t| yaml::parse_yaml_stream(t)).collect::<Vec<_>>());
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn index(bencher: divan::Bencher, namespaces: usize) {
+    bencher
+        .with_inputs(|| objects(namespaces))
+        .bench_values(Inventory::new);
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn check(bencher: divan::Bencher, namespaces: usize) {
+    let inv = Inventory::new(objects(namespaces));
+    let settings = Settings::default();
+    bencher.bench(|| checks::run(&inv, &[], &settings));
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn report_json(bencher: divan::Bencher, namespaces: usize) {
+    let inv = Inventory::new(objects(namespaces));
+    let results = checks::run(&inv, &[], &Settings::default());
+    let scan = kubeharden::report::Scan {
+        source: kubeharden::source::SourceInfo::Demo,
+        objects: inv.len(),
+        ignored: 0,
+        skipped: Vec::new(),
+        problems: Vec::new(),
+        results,
+    };
+    bencher.bench(|| kubeharden::report::json(&scan));
+}
