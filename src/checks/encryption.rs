@@ -130,11 +130,8 @@ fn cannot_verify(inv: &Inventory, _: &Settings) -> Outcome {
         };
     }
     let hit = Hit {
-        object: ObjRef::new("v1", "Namespace", None, "kube-system"),
-        origin: inv
-            .find("Namespace", None, "kube-system")
-            .map(|o| o.origin.clone())
-            .unwrap_or(Origin::Synthetic),
+        object: super::cluster_ref(),
+        origin: Origin::Synthetic,
         path: String::new(),
         message: "no kube-apiserver pod is visible in kube-system (managed control plane?): \
             on EKS check envelope encryption with a customer KMS key (aws eks describe-cluster \

@@ -471,12 +471,7 @@ fn no_admission_enforcement(inv: &Inventory, settings: &Settings) -> Outcome {
         )
     };
     let hit = Hit {
-        object: crate::model::ObjRef::new(
-            "admissionregistration.k8s.io/v1",
-            "ValidatingAdmissionPolicy",
-            None,
-            "(none)",
-        ),
+        object: super::cluster_ref(),
         origin: crate::model::Origin::Synthetic,
         path: String::new(),
         message,

@@ -334,6 +334,12 @@ pub(crate) fn containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Cont
     out
 }
 
+/// The subject of a finding about the cluster as a whole (for example, what the API cannot
+/// show): no object of the source stands for it.
+pub fn cluster_ref() -> ObjRef {
+    ObjRef::new("kubeharden.io/v1", "Cluster", None, "cluster")
+}
+
 /// The Namespace object for a namespace name, or a reference to it when the source has none.
 pub(crate) fn namespace_hit(inv: &Inventory, ns: &str, path: &str, message: String) -> Hit {
     match inv.find("Namespace", None, ns) {

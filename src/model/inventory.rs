@@ -131,10 +131,7 @@ impl Inventory {
             if self.owned_by_workload_in_inventory(obj) {
                 continue;
             }
-            let Some(spec_value) = path
-                .split('.')
-                .try_fold(&obj.raw, |v, key| v.get(key))
-            else {
+            let Some(spec_value) = path.split('.').try_fold(&obj.raw, |v, key| v.get(key)) else {
                 self.problems
                     .push(Problem::at_object(obj, format!("no {path}; not judged")));
                 continue;
