@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod model;
 pub mod report;
