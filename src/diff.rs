@@ -12,7 +12,11 @@ use similar::TextDiff;
 /// The key fields of a list that merges by key, by the list's field name.
 fn list_keys(field: &str) -> Option<&'static [&'static str]> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
         | "imagePullSecrets" => Some(&["name"]),
         "ports" => Some(&["containerPort", "protocol"]),
         "volumeMounts" => Some(&["mountPath"]),
@@ -80,7 +84,14 @@ pub fn canonical(v: &Value) -> Value {
     if let Some(map) = v.as_object_mut() {
         map.remove("status");
         if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            for k in ["managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink"] {
+            for k in [
+                "managedFields",
+                "resourceVersion",
+                "uid",
+                "generation",
+                "creationTimestamp",
+                "selfLink",
+            ] {
                 meta.remove(k);
             }
         }
@@ -119,19 +130,34 @@ mod tests {
         let c = &merged["spec"]["template"]["spec"]["containers"];
         assert_eq!(c.as_array().unwrap().len(), 2);
         assert_eq!(c[0]["image"], "x:1");
-        assert_eq!(c[0]["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(
+            c[0]["securityContext"]["capabilities"]["drop"],
+            json!(["ALL"])
+        );
         assert_eq!(c[0]["securityContext"]["allowPrivilegeEscalation"], false);
-        assert_eq!(c[1]["ports"], json!([{"containerPort": 80, "name": "http", "protocol": "TCP"}]));
+        assert_eq!(
+            c[1]["ports"],
+            json!([{"containerPort": 80, "name": "http", "protocol": "TCP"}])
+        );
     }
 
     #[test]
     fn unified_diff_shows_only_changes_and_ignores_server_fields() {
         let live = json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "a", "uid": "1", "resourceVersion": "9", "labels": {"x": "y"}}, "status": {"phase": "Active"}});
-        let after = merge(&live, &json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}));
+        let after = merge(
+            &live,
+            &json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}),
+        );
         let d = unified(&live, &after, "live", "patched");
-        assert!(d.contains("+    pod-security.kubernetes.io/enforce: baseline"), "{d}");
-        assert!(!d.contains("resourceVersion") && !d.contains("phase"), "{d}");
+        assert!(
+            d.contains("+    pod-security.kubernetes.io/enforce: baseline"),
+            "{d}"
+        );
+        assert!(
+            !d.contains("resourceVersion") && !d.contains("phase"),
+            "{d}"
+        );
         assert_eq!(unified(&live, &live, "a", "b"), "");
     }
 }

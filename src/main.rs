@@ -47,7 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
             let color = cli.color.enabled(true);
-            kubeharden::tui::run(cli.source.spec(), color)?;
+            let settings = cli.checks.settings()?;
+            kubeharden::tui::run(cli.source.spec(), settings, color)?;
             Ok(EXIT_OK)
         }
     }

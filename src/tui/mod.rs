@@ -1,8 +1,185 @@
-//! The terminal UI (being built).
+//! The terminal UI: one state, `update(state, msg) -> effects`, drawing from `&state`.
+//!
+//! The event loop owns the state. Loads run as tokio tasks and talk to the loop through a
+//! channel; the loop never blocks on them. Keys come from the one keymap table that also
+//! writes the footer and the help screen. The terminal is restored on quit, on error and
+//! on panic.
 
-use crate::source::SourceSpec;
+pub mod keymap;
+pub mod msg;
+pub mod state;
+pub mod theme;
+pub mod update;
+pub mod view;
 
-/// Opens the TUI on a source.
-pub fn run(_source: SourceSpec, _color: bool) -> anyhow::Result<()> {
-    anyhow::bail!("the TUI is not built yet")
+use crate::checks::Settings;
+use crate::engine;
+use crate::source::{SourceInfo, SourceSpec};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use futures::StreamExt;
+use msg::{Action, Effect, LoadedData, Msg};
+use state::AppState;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use theme::Theme;
+use tokio::sync::mpsc;
+
+/// How the status line names a source before it is read.
+pub fn describe(spec: &SourceSpec) -> String {
+    match spec {
+        SourceSpec::Demo => SourceInfo::Demo.to_string(),
+        SourceSpec::Files { paths, .. } => paths.join(", "),
+        SourceSpec::Cluster(opts) => match &opts.context {
+            Some(c) => format!("context {c}"),
+            None => "current kubeconfig context".into(),
+        },
+    }
+}
+
+/// Restores the terminal when dropped: on quit, on early `?` returns, on unwinding.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// Opens the TUI on a source and runs until the user quits.
+pub fn run(source: SourceSpec, settings: Settings, color: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Our hook first: ratatui::init() chains a restoring hook in front of it.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        ratatui::restore();
+        previous(info);
+    }));
+    let mut terminal = ratatui::try_init()?;
+    let _guard = TerminalGuard;
+    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    let rows = terminal.size().map(|s| s.height).unwrap_or(24);
+    let reads_stdin =
+        matches!(&source, SourceSpec::Files { paths, .. } if paths.iter().any(|p| p == "-"));
+    let mut state = AppState::new(describe(&source), !reads_stdin);
+    state.rows = rows;
+    let theme = Theme { color };
+    let ctx = Arc::new(LoadContext {
+        spec: source,
+        settings,
+        stdin: std::sync::Mutex::new(reads_stdin && !std::io::stdin().is_terminal()),
+    });
+    runtime.block_on(event_loop(&mut terminal, &mut state, theme, ctx))
+}
+
+/// What a load needs; shared with the tasks.
+struct LoadContext {
+    spec: SourceSpec,
+    settings: Settings,
+    /// Whether stdin still holds the input (it can be read once).
+    stdin: std::sync::Mutex<bool>,
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &mut AppState,
+    theme: Theme,
+    ctx: Arc<LoadContext>,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let mut events = EventStream::new();
+    let mut pending = update::start_load(state);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        for effect in pending.drain(..) {
+            match effect {
+                Effect::Quit => return Ok(()),
+                Effect::Load { req } => spawn_load(req, Arc::clone(&ctx), tx.clone()),
+            }
+        }
+        terminal.draw(|f| view::draw(f, state, theme))?;
+        let first = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => to_msg(state, ev),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(m) = rx.recv() => Some(m),
+            _ = tick.tick() => None,
+        };
+        let mut batch: Vec<Msg> = first.into_iter().collect();
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+        }
+        for m in batch {
+            pending.extend(update::update(state, m));
+        }
+    }
+}
+
+/// A terminal event as a message: keys through the keymap, mouse wheel as movement.
+fn to_msg(state: &AppState, ev: Event) -> Option<Msg> {
+    match ev {
+        Event::Key(k) if k.kind == KeyEventKind::Press => {
+            let key = keymap::Key::from_event(&k)?;
+            keymap::action_for(key, state.screen.scope()).map(Msg::Action)
+        }
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollDown => Some(Msg::Action(Action::Down)),
+            MouseEventKind::ScrollUp => Some(Msg::Action(Action::Up)),
+            _ => None,
+        },
+        Event::Resize(_, rows) => Some(Msg::Resize { rows }),
+        _ => None,
+    }
+}
+
+fn spawn_load(req: u64, ctx: Arc<LoadContext>, tx: mpsc::UnboundedSender<Msg>) {
+    let progress_tx = tx.clone();
+    let handle = tokio::runtime::Handle::current();
+    // The load runs on the blocking pool and drives its own async work there, so the UI
+    // loop keeps drawing; the live source's futures need not be Send.
+    let task = tokio::task::spawn_blocking(move || {
+        let stdin: Option<Box<dyn std::io::Read + Send>> = {
+            let mut unread = ctx
+                .stdin
+                .lock()
+                .map_err(|_| "stdin lock poisoned".to_string())?;
+            if *unread {
+                *unread = false;
+                Some(Box::new(std::io::stdin()))
+            } else {
+                None
+            }
+        };
+        let report = move |progress| {
+            let _ = progress_tx.send(Msg::Progress { req, progress });
+        };
+        let loaded = handle
+            .block_on(engine::load(&ctx.spec, stdin, &report))
+            .map_err(|e| e.to_string())?;
+        let (inventory, scan) =
+            engine::evaluate_with(loaded, &[], false, &ctx.settings).map_err(|e| e.to_string())?;
+        let scanned_at = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%H:%M:%S UTC")
+            .to_string();
+        Ok::<_, String>(Box::new(LoadedData {
+            inventory,
+            scan,
+            scanned_at,
+        }))
+    });
+    tokio::spawn(async move {
+        // A panicking load becomes an error on screen, not an endless spinner.
+        let result = match task.await {
+            Ok(r) => r,
+            Err(e) => Err(format!("the scan stopped unexpectedly: {e}")),
+        };
+        let _ = tx.send(Msg::Loaded { req, result });
+    });
 }

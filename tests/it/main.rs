@@ -6,4 +6,5 @@ mod cli;
 mod config;
 mod hostile;
 mod sources;
+mod tui;
 mod util;

@@ -1,0 +1,98 @@
+//! What enters `update` (messages), what users ask for (actions), and what `update` asks the
+//! runtime to do (effects).
+
+use crate::model::{Area, Inventory};
+use crate::report::Scan;
+use crate::source::Progress;
+
+/// A named user intent, bound to keys in the keymap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Quit the program.
+    Quit,
+    /// Show or hide the help screen.
+    Help,
+    /// Close the current screen, go back.
+    Back,
+    /// Open the selected item.
+    Open,
+    /// Move the selection up.
+    Up,
+    /// Move the selection down.
+    Down,
+    /// Move a page up.
+    PageUp,
+    /// Move a page down.
+    PageDown,
+    /// Go to the first item.
+    Top,
+    /// Go to the last item.
+    Bottom,
+    /// Go to the next area.
+    NextArea,
+    /// Go to the previous area.
+    PrevArea,
+    /// Open one area (0-based, in session order).
+    JumpArea(usize),
+    /// Read the source again and re-run the checks.
+    Rescan,
+}
+
+/// A finished load: the inventory and the scan, and when it finished.
+#[derive(Debug)]
+pub struct LoadedData {
+    /// The objects.
+    pub inventory: Inventory,
+    /// Findings and scores.
+    pub scan: Scan,
+    /// When the scan finished (UTC, for the status line).
+    pub scanned_at: String,
+}
+
+/// What enters `update`.
+#[derive(Debug)]
+pub enum Msg {
+    /// A user action.
+    Action(Action),
+    /// A load finished (or failed with a one-line message).
+    Loaded {
+        /// The request it answers.
+        req: u64,
+        /// The data, or the error.
+        result: Result<Box<LoadedData>, String>,
+    },
+    /// A load made progress.
+    Progress {
+        /// The request.
+        req: u64,
+        /// How far.
+        progress: Progress,
+    },
+    /// The terminal has a new size (rows).
+    Resize {
+        /// Rows of the terminal.
+        rows: u16,
+    },
+}
+
+/// What `update` asks the runtime for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Load the source and run the checks; answer with `Msg::Loaded { req, .. }`.
+    Load {
+        /// Request ID.
+        req: u64,
+    },
+    /// Leave the program.
+    Quit,
+}
+
+impl Action {
+    /// The area an action jumps to, for `JumpArea`.
+    pub fn area(self) -> Option<Area> {
+        match self {
+            Action::JumpArea(i) => Area::ALL.get(i).copied(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The one state of the UI. Owned by the event loop; changed only by `update`.
+
+use super::keymap::Scope;
+use super::msg::LoadedData;
+use crate::model::{Area, Finding};
+use crate::source::Progress;
+
+/// Which screen is showing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The five areas with scores and counts.
+    Overview,
+    /// One area's findings.
+    Area(Area),
+    /// One finding (index into the scan's findings) and the area it was opened from.
+    Detail {
+        /// The area table to return to.
+        area: Area,
+        /// Index into `scan.results.findings`.
+        finding: usize,
+    },
+}
+
+impl Screen {
+    /// The keymap scope of the screen.
+    pub fn scope(self) -> Scope {
+        match self {
+            Screen::Overview => Scope::Overview,
+            Screen::Area(_) => Scope::Area,
+            Screen::Detail { .. } => Scope::Detail,
+        }
+    }
+}
+
+/// Where the current load stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadState {
+    /// Nothing requested yet.
+    Idle,
+    /// A load is running.
+    Loading {
+        /// Its request ID.
+        req: u64,
+        /// The last progress report.
+        progress: Option<Progress>,
+    },
+    /// The last load finished.
+    Ready,
+    /// The last load failed: the one-line reason.
+    Failed(String),
+}
+
+/// A table's selection and scroll offset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListState {
+    /// Selected row.
+    pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
+}
+
+impl ListState {
+    /// Moves the selection by `delta` within `len` rows and keeps it inside a window of
+    /// `height` rows.
+    pub fn step(&mut self, delta: isize, len: usize, height: usize) {
+        if len == 0 {
+            *self = ListState::default();
+            return;
+        }
+        let last = len - 1;
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
+        self.keep_visible(height.max(1));
+    }
+
+    fn keep_visible(&mut self, height: usize) {
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+    }
+}
+
+/// The loaded data with per-area views computed once.
+#[derive(Debug)]
+pub struct Data {
+    /// Inventory, scan and time.
+    pub loaded: LoadedData,
+    /// Finding indexes per area, in report order (worst first).
+    pub by_area: Vec<Vec<usize>>,
+}
+
+impl Data {
+    /// Indexes the findings by area.
+    pub fn new(loaded: LoadedData) -> Data {
+        let mut by_area = vec![Vec::new(); Area::ALL.len()];
+        for (i, f) in loaded.scan.results.findings.iter().enumerate() {
+            if let Some(slot) = Area::ALL
+                .iter()
+                .position(|a| *a == f.area)
+                .and_then(|p| by_area.get_mut(p))
+            {
+                slot.push(i);
+            }
+        }
+        Data { loaded, by_area }
+    }
+
+    /// The findings of an area (indexes into the scan's findings).
+    pub fn area_findings(&self, area: Area) -> &[usize] {
+        Area::ALL
+            .iter()
+            .position(|a| *a == area)
+            .and_then(|p| self.by_area.get(p))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// One finding.
+    pub fn finding(&self, index: usize) -> Option<&Finding> {
+        self.loaded.scan.results.findings.get(index)
+    }
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub struct AppState {
+    /// The source, as the status line names it.
+    pub source: String,
+    /// Whether the source can be read again (`-f -` cannot).
+    pub rescannable: bool,
+    /// The load.
+    pub load: LoadState,
+    /// The last successful load.
+    pub data: Option<Data>,
+    /// The screen.
+    pub screen: Screen,
+    /// Selection in the overview (area index).
+    pub overview: usize,
+    /// Selection and scroll per area table.
+    pub tables: [ListState; 5],
+    /// Scroll of the detail view, in lines, relative to where it opens (with the offending
+    /// line in view).
+    pub detail_scroll: isize,
+    /// The help overlay is open.
+    pub help: bool,
+    /// Rows of the terminal (for paging and keeping the selection visible).
+    pub rows: u16,
+    /// The last request ID handed out.
+    pub last_req: u64,
+    /// A transient note for the status line.
+    pub note: Option<String>,
+}
+
+impl AppState {
+    /// A fresh state for a source.
+    pub fn new(source: impl Into<String>, rescannable: bool) -> AppState {
+        AppState {
+            source: source.into(),
+            rescannable,
+            load: LoadState::Idle,
+            data: None,
+            screen: Screen::Overview,
+            overview: 0,
+            tables: [ListState::default(); 5],
+            detail_scroll: 0,
+            help: false,
+            rows: 24,
+            last_req: 0,
+            note: None,
+        }
+    }
+
+    /// Rows a findings table shows at the current terminal size (header, area summary,
+    /// table header, status line and footer take the rest).
+    pub fn table_rows(&self) -> usize {
+        usize::from(self.rows.saturating_sub(8)).max(1)
+    }
+
+    /// The table state of an area.
+    pub fn table(&self, area: Area) -> ListState {
+        Area::ALL
+            .iter()
+            .position(|a| *a == area)
+            .and_then(|i| self.tables.get(i))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The table state of an area, mutably.
+    pub fn table_mut(&mut self, area: Area) -> Option<&mut ListState> {
+        Area::ALL
+            .iter()
+            .position(|a| *a == area)
+            .and_then(|i| self.tables.get_mut(i))
+    }
+}

@@ -1,0 +1,184 @@
+//! `update(state, msg) -> effects`: every transition of the UI, synchronous and pure.
+
+use super::msg::{Action, Effect, Msg};
+use super::state::{AppState, Data, LoadState, Screen};
+use crate::model::Area;
+
+/// Starts a load: a new request ID, the loading state, and the effect that runs it.
+pub fn start_load(state: &mut AppState) -> Vec<Effect> {
+    state.last_req += 1;
+    let req = state.last_req;
+    state.load = LoadState::Loading {
+        req,
+        progress: None,
+    };
+    vec![Effect::Load { req }]
+}
+
+/// Applies one message to the state and returns what the runtime must do.
+pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Action(action) => act(state, action),
+        Msg::Loaded { req, result } => {
+            if !matches!(state.load, LoadState::Loading { req: r, .. } if r == req) {
+                return Vec::new(); // a stale answer to a request we no longer await
+            }
+            match result {
+                Ok(loaded) => {
+                    let data = Data::new(*loaded);
+                    // Keep selections valid for the new data.
+                    for (i, area) in Area::ALL.iter().enumerate() {
+                        let len = data.area_findings(*area).len();
+                        let rows = state.table_rows();
+                        if let Some(t) = state.tables.get_mut(i) {
+                            t.step(0, len, rows);
+                        }
+                    }
+                    if let Screen::Detail { area, finding } = state.screen {
+                        if data.finding(finding).is_none() {
+                            state.screen = Screen::Area(area);
+                        }
+                    }
+                    state.data = Some(data);
+                    state.load = LoadState::Ready;
+                }
+                Err(message) => state.load = LoadState::Failed(message),
+            }
+            Vec::new()
+        }
+        Msg::Progress { req, progress } => {
+            if let LoadState::Loading {
+                req: r,
+                progress: p,
+            } = &mut state.load
+            {
+                if *r == req {
+                    *p = Some(progress);
+                }
+            }
+            Vec::new()
+        }
+        Msg::Resize { rows } => {
+            state.rows = rows;
+            let height = state.table_rows();
+            for t in &mut state.tables {
+                t.step(0, usize::MAX, height);
+            }
+            Vec::new()
+        }
+    }
+}
+
+fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
+    state.note = None;
+    if state.help {
+        // Help is modal: it closes on ? or esc; q still quits.
+        match action {
+            Action::Help | Action::Back => state.help = false,
+            Action::Quit => return vec![Effect::Quit],
+            _ => {}
+        }
+        return Vec::new();
+    }
+    match action {
+        Action::Quit => return vec![Effect::Quit],
+        Action::Help => state.help = true,
+        Action::Rescan => {
+            if matches!(state.load, LoadState::Loading { .. }) {
+                state.note = Some("a scan is already running".into());
+            } else if !state.rescannable {
+                state.note = Some("standard input cannot be read twice: restart to rescan".into());
+            } else {
+                return start_load(state);
+            }
+        }
+        Action::JumpArea(_) => {
+            if let Some(area) = action.area() {
+                state.overview = Area::ALL.iter().position(|a| *a == area).unwrap_or(0);
+                state.screen = Screen::Area(area);
+            }
+        }
+        Action::Back => {
+            state.screen = match state.screen {
+                Screen::Detail { area, .. } => Screen::Area(area),
+                Screen::Area(_) | Screen::Overview => Screen::Overview,
+            };
+        }
+        Action::Open => match state.screen {
+            Screen::Overview => {
+                if let Some(area) = Area::ALL.get(state.overview) {
+                    state.screen = Screen::Area(*area);
+                }
+            }
+            Screen::Area(area) => {
+                let selected = state.table(area).selected;
+                let index = state
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.area_findings(area).get(selected).copied());
+                if let Some(finding) = index {
+                    state.screen = Screen::Detail { area, finding };
+                    state.detail_scroll = 0;
+                }
+            }
+            Screen::Detail { .. } => {}
+        },
+        Action::NextArea | Action::PrevArea => {
+            if let Screen::Area(area) | Screen::Detail { area, .. } = state.screen {
+                let i = Area::ALL.iter().position(|a| *a == area).unwrap_or(0);
+                let n = Area::ALL.len();
+                let next = if action == Action::NextArea {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                if let Some(a) = Area::ALL.get(next) {
+                    state.overview = next;
+                    state.screen = Screen::Area(*a);
+                }
+            }
+        }
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom => {
+            move_selection(state, action);
+        }
+    }
+    Vec::new()
+}
+
+fn move_selection(state: &mut AppState, action: Action) {
+    let page = state.table_rows() as isize;
+    let delta = match action {
+        Action::Up => -1,
+        Action::Down => 1,
+        Action::PageUp => -page,
+        Action::PageDown => page,
+        Action::Top => isize::MIN / 2,
+        _ => isize::MAX / 2,
+    };
+    match state.screen {
+        Screen::Overview => {
+            let n = Area::ALL.len() as isize;
+            state.overview = (state.overview as isize)
+                .saturating_add(delta)
+                .clamp(0, n - 1) as usize;
+        }
+        Screen::Area(area) => {
+            let len = state
+                .data
+                .as_ref()
+                .map_or(0, |d| d.area_findings(area).len());
+            let rows = state.table_rows();
+            if let Some(t) = state.table_mut(area) {
+                t.step(delta, len, rows);
+            }
+        }
+        Screen::Detail { .. } => {
+            state.detail_scroll = state.detail_scroll.saturating_add(delta);
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Drawing: `draw(frame, &state, theme)`. Reads the state, never changes it, never waits.
+//! Tables render only their visible rows, so 100,000 findings draw as fast as 10.
+
+use super::keymap::{self, BINDINGS, Scope};
+use super::state::{AppState, Data, LoadState, Screen};
+use super::theme::{Theme, severity_tag};
+use crate::checks;
+use crate::model::{Area, Severity, yaml};
+use crate::report::score_text;
+use crate::text::sanitize;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, state: &AppState, theme: Theme) {
+    let [header, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_header(frame, header, state, theme);
+    match (&state.data, &state.load) {
+        (Some(data), _) => match state.screen {
+            Screen::Overview => draw_overview(frame, body, state, data, theme),
+            Screen::Area(area) => draw_area(frame, body, state, data, area, theme),
+            Screen::Detail { finding, .. } => draw_detail(frame, body, state, data, finding, theme),
+        },
+        (None, LoadState::Failed(message)) => {
+            let text = Text::from(vec![
+                Line::styled("The source could not be read:", theme.heading()),
+                Line::raw(""),
+                Line::raw(sanitize(message)),
+                Line::raw(""),
+                Line::raw("Press r to try again, q to quit."),
+            ]);
+            frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
+        }
+        (None, _) => draw_loading(frame, body, state, theme),
+    }
+    draw_status(frame, status, state, theme);
+    draw_footer(frame, footer, state, theme);
+    if state.help {
+        draw_help(frame, body, state, theme);
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    let title = match state.screen {
+        Screen::Overview => "Overview".to_string(),
+        Screen::Area(a) => format!(
+            "{} · {}",
+            Area::ALL.iter().position(|x| *x == a).map_or(0, |i| i + 1),
+            a.title()
+        ),
+        Screen::Detail { area, .. } => format!("{} · finding", area.title()),
+    };
+    let line = Line::from(vec![
+        Span::styled(
+            " kubeharden ",
+            theme.heading().add_modifier(Modifier::REVERSED),
+        ),
+        Span::raw(" "),
+        Span::styled(title, theme.heading()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_loading(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    let mut lines = vec![Line::styled(
+        format!("Reading {} …", sanitize(&state.source)),
+        theme.heading(),
+    )];
+    if let LoadState::Loading {
+        progress: Some(p), ..
+    } = &state.load
+    {
+        let width = 30usize;
+        let filled = (p.done * width).checked_div(p.total).unwrap_or(0).min(width);
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(format!(
+            "[{}{}] {}/{}  {}  ({} objects)",
+            "=".repeat(filled),
+            " ".repeat(width - filled.min(width)),
+            p.done,
+            p.total,
+            sanitize(&p.what),
+            p.objects
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn bar(score: Option<u8>, width: usize) -> String {
+    match score {
+        Some(s) => {
+            let filled = usize::from(s) * width / 100;
+            format!("{}{}", "█".repeat(filled), "░".repeat(width - filled))
+        }
+        None => "·".repeat(width),
+    }
+}
+
+fn counts_spans(
+    counts: &std::collections::BTreeMap<Severity, usize>,
+    theme: Theme,
+) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    for s in Severity::WORST_FIRST {
+        let n = counts.get(&s).copied().unwrap_or(0);
+        let text = format!("{n:>4} {:<5}", severity_tag(s));
+        spans.push(Span::styled(
+            text,
+            if n > 0 {
+                theme.severity(s)
+            } else {
+                theme.dim()
+            },
+        ));
+    }
+    spans
+}
+
+fn draw_overview(frame: &mut Frame, area: Rect, state: &AppState, data: &Data, theme: Theme) {
+    let [table_area, about] =
+        Layout::vertical([Constraint::Length(8), Constraint::Min(0)]).areas(area);
+    let rows: Vec<Row> = Area::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let summary = data.loaded.scan.results.area(*a);
+            let score = summary.and_then(|s| s.score);
+            let counts = summary.map(|s| s.counts.clone()).unwrap_or_default();
+            let mut cells = vec![
+                Cell::from(format!("{} {}", i + 1, a.title())),
+                Cell::from(Line::from(vec![
+                    Span::styled(bar(score, 10), theme.score(score)),
+                    Span::raw(format!(" {:>7}", score_text(score))),
+                ])),
+            ];
+            cells.push(Cell::from(Line::from(counts_spans(&counts, theme))));
+            let row = Row::new(cells);
+            if i == state.overview {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(20),
+            Constraint::Length(19),
+            Constraint::Min(20),
+        ],
+    )
+    .header(Row::new(vec!["Area", "Score", "Findings"]).style(theme.heading()))
+    .block(Block::new().borders(Borders::BOTTOM));
+    frame.render_widget(table, table_area);
+    if let Some(a) = Area::ALL.get(state.overview) {
+        let text = vec![
+            Line::styled(a.title(), theme.heading()),
+            Line::raw(a.summary()),
+        ];
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), about);
+    }
+}
+
+fn draw_area(
+    frame: &mut Frame,
+    area: Rect,
+    state: &AppState,
+    data: &Data,
+    which: Area,
+    theme: Theme,
+) {
+    let [about, table_area] =
+        Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
+    let summary = data.loaded.scan.results.area(which);
+    let score = summary.and_then(|s| s.score);
+    let mut head = vec![
+        Span::styled(format!("score {}", score_text(score)), theme.score(score)),
+        Span::raw("  "),
+    ];
+    head.extend(counts_spans(
+        &summary.map(|s| s.counts.clone()).unwrap_or_default(),
+        theme,
+    ));
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(head),
+            Line::styled(which.summary(), theme.dim()),
+        ])
+        .wrap(Wrap { trim: true }),
+        about,
+    );
+    let indexes = data.area_findings(which);
+    if indexes.is_empty() {
+        frame.render_widget(Paragraph::new("No findings in this area."), table_area);
+        return;
+    }
+    let list = state.table(which);
+    let height = usize::from(table_area.height.saturating_sub(1)).max(1);
+    // The offset kept by update() assumes the table height from the terminal size; keep the
+    // selection visible even if this frame is smaller.
+    let offset = if list.selected >= list.offset + height {
+        list.selected + 1 - height
+    } else {
+        list.offset.min(list.selected)
+    };
+    let rows: Vec<Row> = indexes
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .filter_map(|(row, &i)| {
+            let f = data.finding(i)?;
+            let sev = if f.waived.is_some() {
+                "WAIV".to_string()
+            } else {
+                severity_tag(f.severity).to_string()
+            };
+            let r = Row::new(vec![
+                Cell::from(Span::styled(sev, theme.severity(f.severity))),
+                Cell::from(f.check),
+                Cell::from(sanitize(&f.object.to_string())),
+                Cell::from(sanitize(&f.message)),
+            ]);
+            Some(if row == list.selected {
+                r.style(theme.selected())
+            } else {
+                r
+            })
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Length(10),
+            Constraint::Percentage(35),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            "SEV".to_string(),
+            "CHECK".to_string(),
+            format!("OBJECT ({}/{})", list.selected + 1, indexes.len()),
+            "MESSAGE".to_string(),
+        ])
+        .style(theme.heading()),
+    );
+    frame.render_widget(table, table_area);
+}
+
+fn draw_detail(
+    frame: &mut Frame,
+    area: Rect,
+    state: &AppState,
+    data: &Data,
+    index: usize,
+    theme: Theme,
+) {
+    let Some(f) = data.finding(index) else {
+        frame.render_widget(
+            Paragraph::new("This finding is gone after the rescan."),
+            area,
+        );
+        return;
+    };
+    let def = checks::find(f.check);
+    let mut lines: Vec<Line> = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("{} ", severity_tag(f.severity)),
+                theme.severity(f.severity),
+            ),
+            Span::styled(
+                format!("{}  {}", f.check, def.map_or("", |d| d.title)),
+                theme.heading(),
+            ),
+        ]),
+        Line::raw(format!("Object:   {}", sanitize(&f.object.to_string()))),
+        Line::raw(format!("From:     {}", sanitize(&f.origin.to_string()))),
+        Line::raw(format!(
+            "Field:    {}",
+            if f.path.is_empty() {
+                "(the whole object)"
+            } else {
+                &f.path
+            }
+        )),
+        Line::raw(format!("Finding:  {}", sanitize(&f.message))),
+    ];
+    if let Some(w) = &f.waived {
+        lines.push(Line::raw(format!(
+            "Waived:   {}{}",
+            sanitize(&w.reason),
+            w.expires
+                .as_deref()
+                .map(|e| format!(" (until {e})"))
+                .unwrap_or_default()
+        )));
+    }
+    if let Some(d) = def {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("Why it matters", theme.heading()));
+        lines.push(Line::raw(d.rationale));
+        lines.push(Line::styled("References", theme.heading()));
+        for r in d.references {
+            lines.push(Line::raw(format!("  - {r}")));
+        }
+    }
+    lines.push(Line::raw(""));
+    let mut anchor = 0usize;
+    match data.loaded.inventory.resolve(&f.object) {
+        Some(obj) => {
+            lines.push(Line::styled("Object", theme.heading()));
+            let (text, paths) = yaml::render(&crate::diff::canonical(&obj.raw));
+            let target = &f.path;
+            let hit = (!target.is_empty())
+                .then(|| {
+                    paths.iter().position(|p| {
+                        p == target
+                            || p.strip_prefix(target.as_str())
+                                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+                    })
+                })
+                .flatten();
+            let first = lines.len();
+            if let Some(h) = hit {
+                // Open with the offending line a third of the way down the screen.
+                anchor = (first + h).saturating_sub(usize::from(area.height) / 3);
+            }
+            for (i, l) in text.lines().enumerate() {
+                let l = sanitize(l);
+                lines.push(if Some(i) == hit {
+                    Line::styled(format!("▶ {l}"), theme.highlight())
+                } else {
+                    Line::raw(format!("  {l}"))
+                });
+            }
+        }
+        None => lines.push(Line::styled(
+            "No object of the source stands for this finding: it is about the cluster as a whole.",
+            theme.dim(),
+        )),
+    }
+    let max = lines.len().saturating_sub(1) as isize;
+    let scroll = (anchor as isize)
+        .saturating_add(state.detail_scroll)
+        .clamp(0, max);
+    let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    let mut parts = vec![sanitize(&state.source)];
+    if let Some(d) = &state.data {
+        parts.push(format!("{} objects", d.loaded.scan.objects));
+        parts.push(format!("scanned {}", d.loaded.scanned_at));
+        if !d.loaded.scan.skipped.is_empty() {
+            let kinds: Vec<&str> = d
+                .loaded
+                .scan
+                .skipped
+                .iter()
+                .map(|s| s.kind.as_str())
+                .collect();
+            parts.push(format!("skipped: {}", kinds.join(", ")));
+        }
+        if !d.loaded.scan.problems.is_empty() {
+            parts.push(format!("{} input problems", d.loaded.scan.problems.len()));
+        }
+    }
+    match &state.load {
+        LoadState::Loading { .. } if state.data.is_some() => parts.push("rescanning…".into()),
+        LoadState::Failed(m) if state.data.is_some() => {
+            parts.push(format!("rescan failed: {}", sanitize(m)))
+        }
+        _ => {}
+    }
+    if let Some(n) = &state.note {
+        parts.push(n.clone());
+    }
+    frame.render_widget(
+        Paragraph::new(Line::styled(parts.join(" · "), theme.dim())),
+        area,
+    );
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    let scope = if state.help {
+        Scope::Global
+    } else {
+        state.screen.scope()
+    };
+    // While help is open only the global keys and its own closing keys apply.
+    let mut spans = Vec::new();
+    for (keys, label) in keymap::footer(scope) {
+        spans.push(Span::styled(keys, theme.key()));
+        spans.push(Span::raw(format!(" {label}  ")));
+    }
+    if !state.help {
+        spans.push(Span::styled("j/k", theme.key()));
+        spans.push(Span::raw(" move"));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_help(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    let width = area.width.min(72);
+    let height = area.height.min(30);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let current = state.screen.scope();
+    let mut lines = Vec::new();
+    for scope in [current, Scope::Global] {
+        lines.push(Line::styled(scope.title(), theme.heading()));
+        for b in BINDINGS.iter().filter(|b| b.scope == scope) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<16}", keymap::keys_label(b)), theme.key()),
+                Span::raw(b.help),
+            ]));
+        }
+        lines.push(Line::raw(""));
+        if current == Scope::Global {
+            break;
+        }
+    }
+    lines.push(Line::styled("? or esc closes this help", theme.dim()));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::new().borders(Borders::ALL).title(" Keys "))
+            .style(Style::new()),
+        popup,
+    );
+}

@@ -1,0 +1,305 @@
+//! The TUI: `update()` transitions, the keymap, and screens rendered on ratatui's TestBackend.
+
+use kubeharden::engine;
+use kubeharden::model::Area;
+use kubeharden::source::demo;
+use kubeharden::tui::keymap::{self, BINDINGS, Key, Scope};
+use kubeharden::tui::msg::{Action, Effect, LoadedData, Msg};
+use kubeharden::tui::state::{AppState, LoadState, Screen};
+use kubeharden::tui::theme::Theme;
+use kubeharden::tui::update::{start_load, update};
+use kubeharden::tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn demo_data() -> Box<LoadedData> {
+    let (inventory, scan) = engine::evaluate(demo::load(), &[], false).unwrap();
+    Box::new(LoadedData {
+        inventory,
+        scan,
+        scanned_at: "12:00:00 UTC".into(),
+    })
+}
+
+/// A state with the demo loaded, as after start-up.
+fn loaded(rows: u16) -> AppState {
+    let mut state = AppState::new("demo cluster", true);
+    update(&mut state, Msg::Resize { rows });
+    let effects = start_load(&mut state);
+    assert_eq!(effects, vec![Effect::Load { req: 1 }]);
+    update(
+        &mut state,
+        Msg::Loaded {
+            req: 1,
+            result: Ok(demo_data()),
+        },
+    );
+    assert_eq!(state.load, LoadState::Ready);
+    state
+}
+
+fn act(state: &mut AppState, actions: &[Action]) {
+    for a in actions {
+        update(state, Msg::Action(*a));
+    }
+}
+
+fn render(state: &AppState, w: u16, h: u16, color: bool) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| view::draw(f, state, Theme { color }))
+        .unwrap();
+    terminal
+}
+
+#[test]
+fn enter_and_esc_walk_overview_area_detail() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::Down, Action::Down, Action::Open]);
+    assert_eq!(s.screen, Screen::Area(Area::PodSecurity));
+    act(&mut s, &[Action::Down, Action::Open]);
+    let Screen::Detail { area, finding } = s.screen else {
+        panic!("{:?}", s.screen)
+    };
+    assert_eq!(area, Area::PodSecurity);
+    let f = &s.data.as_ref().unwrap().loaded.scan.results.findings[finding];
+    assert_eq!(f.area, Area::PodSecurity);
+    act(&mut s, &[Action::Back]);
+    assert_eq!(s.screen, Screen::Area(Area::PodSecurity));
+    assert_eq!(
+        s.table(Area::PodSecurity).selected,
+        1,
+        "the selection survives the detail"
+    );
+    act(&mut s, &[Action::Back]);
+    assert_eq!(s.screen, Screen::Overview);
+}
+
+#[test]
+fn next_and_previous_area_wrap_around() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(4), Action::NextArea]);
+    assert_eq!(s.screen, Screen::Area(Area::ApiAccess));
+    act(&mut s, &[Action::PrevArea]);
+    assert_eq!(s.screen, Screen::Area(Area::Network));
+}
+
+#[test]
+fn a_stale_load_result_is_dropped() {
+    let mut s = loaded(30);
+    let before = s.data.as_ref().unwrap().loaded.scan.results.findings.len();
+    assert_eq!(
+        update(&mut s, Msg::Action(Action::Rescan)),
+        vec![Effect::Load { req: 2 }]
+    );
+    // The answer to request 1 arrives late: ignored.
+    update(
+        &mut s,
+        Msg::Loaded {
+            req: 1,
+            result: Err("old".into()),
+        },
+    );
+    assert!(matches!(s.load, LoadState::Loading { req: 2, .. }));
+    update(
+        &mut s,
+        Msg::Loaded {
+            req: 2,
+            result: Err("connection refused".into()),
+        },
+    );
+    assert_eq!(s.load, LoadState::Failed("connection refused".into()));
+    assert_eq!(
+        s.data.as_ref().unwrap().loaded.scan.results.findings.len(),
+        before,
+        "old data stays"
+    );
+}
+
+#[test]
+fn quit_help_and_paging() {
+    let mut s = loaded(30);
+    assert_eq!(
+        update(&mut s, Msg::Action(Action::Quit)),
+        vec![Effect::Quit]
+    );
+    act(&mut s, &[Action::Help]);
+    assert!(s.help);
+    act(&mut s, &[Action::Down]);
+    assert_eq!(s.overview, 0, "help is modal");
+    act(&mut s, &[Action::Help]);
+    assert!(!s.help);
+    act(&mut s, &[Action::JumpArea(3), Action::Bottom]);
+    let n = s.data.as_ref().unwrap().area_findings(Area::Images).len();
+    let t = s.table(Area::Images);
+    assert_eq!(t.selected, n - 1);
+    assert!(t.offset + s.table_rows() > t.selected && t.offset <= t.selected);
+    act(&mut s, &[Action::Top]);
+    assert_eq!(s.table(Area::Images), Default::default());
+}
+
+#[test]
+fn keymap_has_no_conflicts_and_reaches_every_action() {
+    for (i, a) in BINDINGS.iter().enumerate() {
+        for b in BINDINGS.iter().skip(i + 1) {
+            let overlap =
+                a.scope == b.scope || a.scope == Scope::Global || b.scope == Scope::Global;
+            if overlap {
+                for k in a.keys {
+                    assert!(
+                        !b.keys.contains(k),
+                        "{k:?} bound to {:?} and {:?}",
+                        a.action,
+                        b.action
+                    );
+                }
+            }
+        }
+    }
+    let actions = [
+        Action::Quit,
+        Action::Help,
+        Action::Back,
+        Action::Open,
+        Action::Up,
+        Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::Top,
+        Action::Bottom,
+        Action::NextArea,
+        Action::PrevArea,
+        Action::Rescan,
+    ];
+    for a in actions.iter().copied().chain((0..5).map(Action::JumpArea)) {
+        assert!(BINDINGS.iter().any(|b| b.action == a), "{a:?} has no key");
+    }
+    assert_eq!(
+        keymap::action_for(Key::Char('q'), Scope::Detail),
+        Some(Action::Quit)
+    );
+    assert_eq!(
+        keymap::action_for(Key::Enter, Scope::Overview),
+        Some(Action::Open)
+    );
+}
+
+#[test]
+fn overview_screen() {
+    insta::assert_snapshot!(render(&loaded(30), 100, 30, true).backend());
+}
+
+#[test]
+fn overview_at_80x24_without_colour() {
+    insta::assert_snapshot!(render(&loaded(24), 80, 24, false).backend());
+}
+
+#[test]
+fn area_table_screen() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(4), Action::Down, Action::Down]);
+    insta::assert_snapshot!(render(&s, 100, 30, true).backend());
+}
+
+#[test]
+fn detail_screen_highlights_the_offending_line() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(2)]);
+    // Find the payments/api init container finding.
+    let idx = {
+        let d = s.data.as_ref().unwrap();
+        d.area_findings(Area::PodSecurity)
+            .iter()
+            .position(|&i| {
+                d.finding(i)
+                    .unwrap()
+                    .path
+                    .contains("initContainers[0].securityContext.privileged")
+            })
+            .unwrap()
+    };
+    for _ in 0..idx {
+        act(&mut s, &[Action::Down]);
+    }
+    act(&mut s, &[Action::Open]);
+    let terminal = render(&s, 100, 30, false);
+    let text = terminal.backend().to_string();
+    assert!(text.contains("▶           privileged: true"), "{text}");
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn help_screen() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(0), Action::Help]);
+    insta::assert_snapshot!(render(&s, 100, 30, true).backend());
+}
+
+#[test]
+fn loading_and_failure_screens() {
+    let mut s = AppState::new("context prod", true);
+    start_load(&mut s);
+    update(
+        &mut s,
+        Msg::Progress {
+            req: 1,
+            progress: kubeharden::source::Progress {
+                what: "Pod".into(),
+                done: 3,
+                total: 18,
+                objects: 1200,
+            },
+        },
+    );
+    let text = render(&s, 80, 24, false).backend().to_string();
+    assert!(
+        text.contains("3/18") && text.contains("1200 objects"),
+        "{text}"
+    );
+    update(
+        &mut s,
+        Msg::Loaded {
+            req: 1,
+            result: Err("cannot list pods from https://10.0.0.1:6443: connection refused".into()),
+        },
+    );
+    let text = render(&s, 80, 24, false).backend().to_string();
+    assert!(
+        text.contains("connection refused") && text.contains("Press r to try again"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_table_of_100000_findings_renders_only_visible_rows() {
+    use kubeharden::model::{Finding, ObjRef, Origin, Severity};
+    let mut data = demo_data();
+    data.scan.results.findings = (0..100_000)
+        .map(|i| Finding {
+            check: "KH-NET-003",
+            area: Area::Network,
+            severity: Severity::High,
+            message: format!("finding {i}"),
+            object: ObjRef::new("v1", "Namespace", None, &format!("ns-{i:06}")),
+            origin: Origin::Synthetic,
+            path: String::new(),
+            fixable: false,
+            waived: None,
+        })
+        .collect();
+    let mut s = AppState::new("big", true);
+    start_load(&mut s);
+    update(
+        &mut s,
+        Msg::Loaded {
+            req: 1,
+            result: Ok(data),
+        },
+    );
+    act(&mut s, &[Action::JumpArea(4), Action::Bottom]);
+    let text = render(&s, 100, 30, false).backend().to_string();
+    assert!(
+        text.contains("ns-099999") && text.contains("(100000/100000)"),
+        "{text}"
+    );
+}
