@@ -22,7 +22,15 @@ fn texts(namespaces: usize) -> &'static Vec<String> {
     let all = CACHE.get_or_init(|| {
         SIZES
             .iter()
-            .map(|&n| (n, synthetic::cluster(n, 1).into_iter().map(|(_, d)| d.join("---\n")).collect()))
+            .map(|&n| {
+                (
+                    n,
+                    synthetic::cluster(n, 1)
+                        .into_iter()
+                        .map(|(_, d)| d.join("---\n"))
+                        .collect(),
+                )
+            })
             .collect()
     });
     &all.iter().find(|(n, _)| *n == namespaces).unwrap().1
@@ -32,7 +40,12 @@ fn objects(namespaces: usize) -> Vec<Object> {
     let mut out = Vec::new();
     for (f, text) in texts(namespaces).iter().enumerate() {
         for doc in yaml::parse_yaml_stream(text).into_iter().flatten() {
-            let origin = Origin::File { path: format!("ns-{f}.yaml"), document: doc.index, item: None, line: doc.line };
+            let origin = Origin::File {
+                path: format!("ns-{f}.yaml"),
+                document: doc.index,
+                item: None,
+                line: doc.line,
+            };
             if let Ok(o) = Object::from_value(doc.value, origin) {
                 out.push(o);
             }
@@ -45,7 +58,12 @@ fn objects(namespaces: usize) -> Vec<Object> {
 fn parse(bencher: divan::Bencher, namespaces: usize) {
     let texts = texts(namespaces);
     // Returned values are dropped outside the timed section.
-    bencher.bench(|| texts.iter().map(|t| yaml::parse_yaml_stream(t)).collect::<Vec<_>>());
+    bencher.bench(|| {
+        texts
+            .iter()
+            .map(|t| yaml::parse_yaml_stream(t))
+            .collect::<Vec<_>>()
+    });
 }
 
 #[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
@@ -75,4 +93,50 @@ fn report_json(bencher: divan::Bencher, namespaces: usize) {
         results,
     };
     bencher.bench(|| kubeharden::report::json(&scan));
+}
+
+/// One frame of the findings table with 100,000 findings (the target is under 16 ms).
+#[divan::bench(sample_count = 20)]
+fn tui_frame_100k_findings(bencher: divan::Bencher) {
+    use kubeharden::model::{Area, Finding, ObjRef, Severity};
+    use kubeharden::tui::msg::{Action, LoadedData, Msg};
+    use kubeharden::tui::state::AppState;
+    use kubeharden::tui::update::{start_load, update};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let inv = Inventory::new(objects(57));
+    let mut results = checks::run(&inv, &[], &Settings::default());
+    results.findings = (0..100_000)
+        .map(|i| Finding {
+            check: "KH-NET-003",
+            area: Area::Network,
+            severity: Severity::High,
+            message: format!("no default-deny ingress policy ({i})"),
+            object: ObjRef::new("v1", "Namespace", None, &format!("team-{i:06}")),
+            origin: Origin::Synthetic,
+            path: String::new(),
+            fixable: false,
+            waived: None,
+        })
+        .collect();
+    let scan = kubeharden::report::Scan {
+        source: kubeharden::source::SourceInfo::Demo,
+        objects: inv.len(),
+        ignored: 0,
+        skipped: Vec::new(),
+        problems: Vec::new(),
+        results,
+    };
+    let mut state = AppState::new("bench", true);
+    start_load(&mut state);
+    update(&mut state, Msg::Loaded { req: 1, result: Ok(Box::new(LoadedData { inventory: inv, scan, scanned_at: String::new() })) });
+    update(&mut state, Msg::Action(Action::JumpArea(4)));
+    for _ in 0..50_000 {
+        update(&mut state, Msg::Action(Action::Down));
+    }
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    let theme = kubeharden::tui::theme::Theme { color: true };
+    bencher.bench_local(|| {
+        terminal.draw(|f| kubeharden::tui::view::draw(f, &state, theme)).unwrap();
+    });
 }

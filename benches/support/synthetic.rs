@@ -218,7 +218,8 @@ pub fn cluster(namespaces: usize, seed: u64) -> Vec<(String, Vec<String>)> {
 
 /// The objects of a cluster as one `kubectl get -o yaml` style List.
 pub fn as_list(cluster: &[(String, Vec<String>)]) -> String {
-    let mut out = String::from("apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n");
+    let mut out =
+        String::from("apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n");
     for (_, docs) in cluster {
         for d in docs {
             for (i, line) in d.lines().enumerate() {
