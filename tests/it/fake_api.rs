@@ -139,6 +139,10 @@ pub enum Fault {
     Delay(Duration),
     /// Ignore `as=PartialObjectMetadataList` and return full objects (a broken server).
     IgnoreMetadataAccept,
+    /// Close the connection without answering.
+    Hangup,
+    /// Once a list is past its first page, hand back the same `continue` token forever.
+    RepeatContinue,
 }
 
 /// What the server made of a request path.
@@ -417,7 +421,7 @@ fn serve(
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| {
                             let state = Arc::clone(&state);
-                            async move { Ok::<_, std::convert::Infallible>(handle(req, state).await) }
+                            async move { handle(req, state).await }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -574,7 +578,8 @@ fn route_of(st: &State, path: &str) -> (Route, Option<Resource>) {
     }
 }
 
-async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
+/// Answers one request; an `Err` makes hyper drop the connection without an answer.
+async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<Reply, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -593,7 +598,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
             )
         })
         .collect();
-    let (index, route, resource, delay) = {
+    let (index, route, resource, delay, hangup) = {
         let mut st = lock(&state);
         let (route, resource) = route_of(&st, &path);
         st.log.push(Recorded {
@@ -612,8 +617,14 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
                 Some(Fault::Delay(d)) => Some(*d),
                 _ => None,
             });
-        (st.log.len() - 1, route, resource, delay)
+        let hangup = resource
+            .as_ref()
+            .is_some_and(|r| matches!(st.faults.get(&r.plural), Some(Fault::Hangup)));
+        (st.log.len() - 1, route, resource, delay, hangup)
     };
+    if hangup {
+        return Err(std::io::Error::other("hang up"));
+    }
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -635,7 +646,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
         entry.status = reply.status().as_u16();
         entry.issued_continue = issued;
     }
-    reply
+    Ok(reply)
 }
 
 fn respond(
@@ -897,7 +908,11 @@ fn list(
         .collect();
     let more = end < all.len();
     let mut meta = json!({"resourceVersion": st.resource_version.to_string()});
-    if more {
+    let repeat = matches!(st.faults.get(&resource.plural), Some(Fault::RepeatContinue));
+    if let (true, Some(t)) = (more && repeat, &token) {
+        meta["continue"] = Value::String(t.clone());
+        st.issued = Some(t.clone());
+    } else if more {
         st.next_token += 1;
         let t = format!("eyJ2IjoibWV0YS5rOHMuaW8vdjEi{:06x}", st.next_token * 7919);
         st.tokens.insert(

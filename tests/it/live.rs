@@ -424,7 +424,53 @@ fn unreachable_server_is_one_line_and_exit_2() {
     let run = run_with(&kubeconfig, &["scan", "-o", "json"]);
     let line = assert_one_error_line(&run);
     assert!(line.contains(&dead), "{line}");
+    // The cause, not just kube's "client error (Connect)".
+    assert!(line.contains("Connection refused"), "{line}");
+    assert!(!line.contains("ServiceError"), "{line}");
     run.assert_no_leaks();
+}
+
+#[test]
+fn a_server_that_hangs_up_is_one_line_and_exit_2() {
+    let server = FakeApi::start();
+    server.add(pod("shop", "web", false));
+    server.fault("pods", Fault::Hangup);
+    let run = scan(&server, &[]);
+    let line = assert_one_error_line(&run);
+    assert!(line.contains(&server.url()), "{line}");
+    assert!(line.contains("cannot list pods"), "{line}");
+    run.assert_no_leaks();
+}
+
+#[test]
+fn missing_kubeconfig_file_is_one_line_naming_it_once() {
+    let server = FakeApi::start();
+    let path = server.dir().join("missing.kubeconfig");
+    let run = run_with(&path, &["scan", "-o", "json"]);
+    let line = assert_one_error_line(&run);
+    let shown = path.display().to_string();
+    assert_eq!(line.matches(&shown).count(), 1, "{line}");
+    assert!(line.contains("No such file"), "{line}");
+}
+
+#[test]
+fn a_repeated_continue_token_skips_the_kind_instead_of_looping() {
+    let server = FakeApi::start();
+    server.add_all((0..1234).map(|i| pod("shop", &format!("web-{i:04}"), i == 0)));
+    server.fault("pods", Fault::RepeatContinue);
+    let run = scan(&server, &[]);
+    assert!(
+        matches!(run.code, 0 | 1),
+        "exit {}: {}",
+        run.code,
+        run.stderr
+    );
+    let report = run.json();
+    let reason = skipped_of(&report, "Pod").expect("Pod skipped");
+    assert!(reason.contains("continue token"), "{reason}");
+    // Page 1 answers token A; page 2 (with A) answers A again: stop there.
+    assert_eq!(server.requests_to("/api/v1/pods").len(), 2);
+    assert_eq!(report["objects"], 0);
 }
 
 #[test]
