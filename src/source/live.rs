@@ -404,8 +404,9 @@ fn classify(spec: &KindSpec, namespace: Option<&str>, e: kube::Error) -> ListFai
                     if message.is_empty() { String::new() } else { format!(" ({message})") }
                 )),
                 404 => ListFailure::Skip(format!(
-                    "not served by this API server ({} not found)",
-                    spec.api_version()
+                    "not served by this API server ({} has no {})",
+                    spec.api_version(),
+                    spec.plural
                 )),
                 401 => ListFailure::Fatal(format!(
                     "unauthorized: the kubeconfig credentials were rejected{}",

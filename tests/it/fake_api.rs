@@ -141,6 +141,8 @@ pub enum Fault {
     IgnoreMetadataAccept,
     /// Close the connection without answering.
     Hangup,
+    /// 401 `Status` (the credentials were rejected).
+    Unauthorized,
     /// Once a list is past its first page, hand back the same `continue` token forever.
     RepeatContinue,
 }
@@ -815,6 +817,7 @@ fn list(
             );
         }
         Some(Fault::NotFound) => return not_found(),
+        Some(Fault::Unauthorized) => return status(401, "Unauthorized", "Unauthorized"),
         Some(Fault::ServerError) => {
             return status(
                 500,

@@ -278,6 +278,17 @@ fn unserved_admission_policies_are_skipped_as_not_served() {
     ] {
         let reason = skipped_of(&report, kind).unwrap_or_else(|| panic!("{kind} not skipped"));
         assert!(reason.contains("not served"), "{reason}");
+        let spec = kubeharden::source::live::KINDS
+            .iter()
+            .find(|k| k.kind == kind)
+            .expect("a kind kubeharden reads");
+        assert_eq!(
+            reason,
+            format!(
+                "not served by this API server (admissionregistration.k8s.io/v1 has no {})",
+                spec.plural
+            )
+        );
     }
     assert_eq!(report["skipped"].as_array().map(Vec::len), Some(2));
     assert_eq!(report["objects"], 1);
@@ -443,6 +454,30 @@ fn a_server_that_hangs_up_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn rejected_credentials_are_one_line_and_exit_2() {
+    let server = FakeApi::start();
+    server.add(pod("shop", "web", false));
+    for kind in kubeharden::source::live::KINDS {
+        server.fault(kind.plural, Fault::Unauthorized);
+    }
+    let run = scan(&server, &[]);
+    let line = assert_one_error_line(&run);
+    assert!(line.contains("unauthorized"), "{line}");
+    assert!(line.contains(&server.url()), "{line}");
+    run.assert_no_leaks();
+    // The token was sent, as a bearer token, and nowhere else.
+    let log = server.log();
+    assert!(!log.is_empty());
+    for r in &log {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {FAKE_TOKEN}").as_str())
+        );
+        assert!(!r.path.contains(FAKE_TOKEN) && r.query.iter().all(|(_, v)| v != FAKE_TOKEN));
+    }
+}
+
+#[test]
 fn missing_kubeconfig_file_is_one_line_naming_it_once() {
     let server = FakeApi::start();
     let path = server.dir().join("missing.kubeconfig");
@@ -576,4 +611,47 @@ fn library_load_with_reads_the_fake_server() {
     let secret_lists = lists_of(&server.log(), "secrets");
     assert_eq!(secret_lists.len(), 1);
     assert_eq!(secret_lists[0].accept(), Some(METADATA_LIST_ACCEPT));
+}
+
+#[test]
+fn discovery_is_good_enough_for_kube_discovery() {
+    let server = FakeApi::start();
+    server.fault("validatingadmissionpolicies", Fault::NotFound);
+    server.fault("validatingadmissionpolicybindings", Fault::NotFound);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url: http::Uri = server.url().parse().expect("url");
+    let client = {
+        let _guard = runtime.enter();
+        kube::Client::try_from(kube::Config::new(url)).expect("client")
+    };
+    let discovery = runtime
+        .block_on(kube::Discovery::new(client).run())
+        .expect("discovery");
+    let (deploy, caps) = discovery
+        .get("apps")
+        .and_then(|g| g.recommended_kind("Deployment"))
+        .expect("apps/v1 Deployment");
+    assert_eq!(deploy.plural, "deployments");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    let (pod, _) = discovery
+        .get("")
+        .and_then(|g| g.recommended_kind("Pod"))
+        .expect("v1 Pod");
+    assert_eq!(pod.api_version, "v1");
+    let (crole, caps) = discovery
+        .get("rbac.authorization.k8s.io")
+        .and_then(|g| g.recommended_kind("ClusterRole"))
+        .expect("ClusterRole");
+    assert_eq!(crole.plural, "clusterroles");
+    assert_eq!(caps.scope, kube::discovery::Scope::Cluster);
+    // A group with nothing served is not advertised at all.
+    assert!(!discovery.has_group("admissionregistration.k8s.io"));
+    let paths: Vec<String> = server.log().into_iter().map(|r| r.path).collect();
+    for p in ["/api", "/api/v1", "/apis", "/apis/apps/v1"] {
+        assert!(paths.iter().any(|x| x == p), "{p} not requested: {paths:?}");
+    }
+    assert!(server.log().iter().all(|r| r.status == 200));
 }
