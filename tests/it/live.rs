@@ -361,7 +361,8 @@ fn namespace_flag_lists_namespaced_kinds_in_that_namespace() {
 fn context_flag_selects_the_context() {
     let server = FakeApi::start();
     server.add(pod("shop", "web", false));
-    let dead = dead_url();
+    let dead_port = dead_port();
+    let dead = dead_port.url.clone();
     let kubeconfig = server.write_kubeconfig(
         "two.kubeconfig",
         &[
@@ -403,12 +404,23 @@ fn json_source_names_context_cluster_and_server() {
     );
 }
 
-/// A URL where nothing listens.
-fn dead_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+/// A URL where nothing listens: the port is bound but never listened on, so connecting
+/// is refused, and no other test can take the port while the socket lives.
+struct DeadPort {
+    _socket: tokio::net::TcpSocket,
+    url: String,
+}
+
+fn dead_port() -> DeadPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    DeadPort {
+        _socket: socket,
+        url: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 fn assert_one_error_line(run: &Run) -> &str {
@@ -430,7 +442,8 @@ fn assert_one_error_line(run: &Run) -> &str {
 #[test]
 fn unreachable_server_is_one_line_and_exit_2() {
     let server = FakeApi::start();
-    let dead = dead_url();
+    let dead_port = dead_port();
+    let dead = dead_port.url.clone();
     let kubeconfig = server.write_kubeconfig("dead.kubeconfig", &[("dead", "dead", &dead)], "dead");
     let run = run_with(&kubeconfig, &["scan", "-o", "json"]);
     let line = assert_one_error_line(&run);
