@@ -17,7 +17,12 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--namespaces" => namespaces = args.next().and_then(|v| v.parse().ok()).unwrap_or(namespaces),
+            "--namespaces" => {
+                namespaces = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(namespaces)
+            }
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).unwrap_or(seed),
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             _ => {

@@ -165,13 +165,13 @@ pub async fn connect(opts: &ClusterOptions) -> Result<Connection, LoadError> {
             LoadError::Kubeconfig(format!(
                 "cannot read kubeconfig {}: {}",
                 p.display(),
-                short(&e)
+                kubeconfig_read_error(&e)
             ))
         })?,
         None => Kubeconfig::read().map_err(|e| {
             LoadError::Kubeconfig(format!(
                 "cannot read kubeconfig (KUBECONFIG or ~/.kube/config): {}",
-                short(&e)
+                kubeconfig_read_error(&e)
             ))
         })?,
     };
@@ -233,13 +233,41 @@ fn server_display(uri: &http::Uri) -> String {
     }
 }
 
-/// An error's message on one line, without the debug dump kube adds to API errors.
+/// An error's message on one line, without the debug dump kube adds to API errors and
+/// without kube's variant prefixes, followed by the causes the message does not already
+/// name (so a refused connection says so instead of just "client error (Connect)").
 fn short(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(i) = s.find(" (Status {") {
-        s.truncate(i);
+    fn first_line(e: &dyn std::error::Error) -> String {
+        let mut s = e.to_string();
+        if let Some(i) = s.find(" (Status {") {
+            s.truncate(i);
+        }
+        s.lines().next().unwrap_or("").trim().to_string()
     }
-    s.lines().next().unwrap_or("").to_string()
+    let mut out = first_line(e);
+    for prefix in ["ServiceError: ", "HyperError: "] {
+        if let Some(rest) = out.strip_prefix(prefix) {
+            out = rest.to_string();
+        }
+    }
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let line = first_line(cause);
+        if !line.is_empty() && !out.contains(&line) {
+            out.push_str(": ");
+            out.push_str(&line);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// Why a kubeconfig file could not be read, without kube repeating the path.
+fn kubeconfig_read_error(e: &kube::config::KubeconfigError) -> String {
+    match e {
+        kube::config::KubeconfigError::ReadConfig(io, _) => io.to_string(),
+        other => short(other),
+    }
 }
 
 /// Why a kind could not be listed.
@@ -283,8 +311,17 @@ pub async fn load_with(
         (0..total).map(|_| None).collect();
     while let Some((i, spec, result)) = results.next().await {
         done += 1;
-        if let Ok(objs) = &result {
-            count += objs.len();
+        match &result {
+            Ok(objs) => count += objs.len(),
+            // The server cannot be reached: stop now rather than wait for every other
+            // kind to time out too (dropping the stream cancels the lists in flight).
+            Err(ListFailure::Fatal(reason)) => {
+                return Err(LoadError::Cluster(format!(
+                    "cannot list {} from {server}: {reason}",
+                    spec.qualified()
+                )));
+            }
+            Err(ListFailure::Skip(_)) => {}
         }
         progress(Progress {
             what: spec.kind.to_string(),
@@ -310,13 +347,8 @@ pub async fn load_with(
                 kind: spec.kind.to_string(),
                 reason,
             }),
-            Some(Err(ListFailure::Fatal(reason))) => {
-                return Err(LoadError::Cluster(format!(
-                    "cannot list {} from {server}: {reason}",
-                    spec.qualified()
-                )));
-            }
-            None => {}
+            // Returned as soon as it happened, in the loop above.
+            Some(Err(ListFailure::Fatal(_))) | None => {}
         }
     }
     Ok(out)
@@ -338,6 +370,7 @@ async fn list_kind(
     'restart: loop {
         let mut objects = Vec::new();
         let mut token: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let mut lp = ListParams::default().limit(PAGE_SIZE);
             if let Some(t) = &token {
@@ -381,6 +414,13 @@ async fn list_kind(
                         }
                     }
                     match next.filter(|t| !t.is_empty()) {
+                        // A server (or proxy) that hands back a token it gave before
+                        // would make this loop forever.
+                        Some(t) if !seen.insert(t.clone()) => {
+                            return Err(ListFailure::Skip(
+                                "the server repeated a continue token; list stopped".into(),
+                            ));
+                        }
                         Some(t) => token = Some(t),
                         None => return Ok(objects),
                     }
@@ -414,8 +454,9 @@ fn classify(spec: &KindSpec, namespace: Option<&str>, e: kube::Error) -> ListFai
                     }
                 )),
                 404 => ListFailure::Skip(format!(
-                    "not served by this API server ({} not found)",
-                    spec.api_version()
+                    "not served by this API server ({} has no {})",
+                    spec.api_version(),
+                    spec.plural
                 )),
                 401 => ListFailure::Fatal(format!(
                     "unauthorized: the kubeconfig credentials were rejected{}",

@@ -80,7 +80,10 @@ fn draw_loading(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
     } = &state.load
     {
         let width = 30usize;
-        let filled = (p.done * width).checked_div(p.total).unwrap_or(0).min(width);
+        let filled = (p.done * width)
+            .checked_div(p.total)
+            .unwrap_or(0)
+            .min(width);
         lines.push(Line::raw(""));
         lines.push(Line::raw(format!(
             "[{}{}] {}/{}  {}  ({} objects)",

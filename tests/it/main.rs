@@ -4,7 +4,9 @@
 mod checks;
 mod cli;
 mod config;
+mod fake_api;
 mod hostile;
+mod live;
 mod sources;
 mod tui;
 mod util;
