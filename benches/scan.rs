@@ -3,6 +3,10 @@
 //! BENCHMARKS.md. Not part of the tests.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/it/fake_api.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod fake_api;
+
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
@@ -129,7 +133,17 @@ fn tui_frame_100k_findings(bencher: divan::Bencher) {
     };
     let mut state = AppState::new("bench", true);
     start_load(&mut state);
-    update(&mut state, Msg::Loaded { req: 1, result: Ok(Box::new(LoadedData { inventory: inv, scan, scanned_at: String::new() })) });
+    update(
+        &mut state,
+        Msg::Loaded {
+            req: 1,
+            result: Ok(Box::new(LoadedData {
+                inventory: inv,
+                scan,
+                scanned_at: String::new(),
+            })),
+        },
+    );
     update(&mut state, Msg::Action(Action::JumpArea(4)));
     for _ in 0..50_000 {
         update(&mut state, Msg::Action(Action::Down));
@@ -137,6 +151,41 @@ fn tui_frame_100k_findings(bencher: divan::Bencher) {
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let theme = kubeharden::tui::theme::Theme { color: true };
     bencher.bench_local(|| {
-        terminal.draw(|f| kubeharden::tui::view::draw(f, &state, theme)).unwrap();
+        terminal
+            .draw(|f| kubeharden::tui::view::draw(f, &state, theme))
+            .unwrap();
+    });
+}
+
+/// A live scan of 20,000 objects (5,000 each of Pods, Deployments, Secrets and ConfigMap-free
+/// ServiceAccounts) against the test suite's fake API server on 127.0.0.1: 10 LIST calls
+/// per 5,000-object kind (limit=500), four kinds at a time.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn live_scan_20k(bencher: divan::Bencher) {
+    use serde_json::json;
+    let server = fake_api::FakeApi::start();
+    for i in 0..5000 {
+        let ns = format!("ns-{}", i % 100);
+        server.add(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{i}"), "namespace": ns, "labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": i % 7 == 0}}]}}));
+        server.add(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("d{i}"), "namespace": ns},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}));
+        server.add(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("s{i}"), "namespace": ns}, "type": "Opaque", "data": {"k": "dmFsdWU="}}));
+        server.add(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": format!("sa{i}"), "namespace": ns}}));
+    }
+    let kubeconfig = server.kubeconfig("bench");
+    let opts = kubeharden::source::ClusterOptions {
+        kubeconfig: Some(kubeconfig),
+        context: None,
+        namespace: None,
+        request_timeout: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    bencher.bench_local(|| {
+        runtime.block_on(async {
+            let loaded = kubeharden::source::live::load(&opts, &|_| {}).await.unwrap();
+            kubeharden::engine::evaluate(loaded, &[], false).unwrap()
+        })
     });
 }
