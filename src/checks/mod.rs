@@ -7,6 +7,7 @@ mod encryption;
 mod images;
 mod network;
 mod pods;
+pub mod pss;
 mod rbac;
 
 use crate::model::{Area, Finding, Inventory, ObjRef, Object, Origin, PssLevel, Severity};
@@ -87,7 +88,30 @@ pub static CHECKS: &[CheckDef] = &[
     encryption::CANNOT_VERIFY,
     encryption::NO_AUTOMATIC_RELOAD,
     pods::NAMESPACE_NOT_ENFORCING,
+    pods::ENFORCE_WITHOUT_WARN_AUDIT,
+    pods::UNPINNED_POLICY_VERSION,
+    pods::ENFORCE_WEAKER_THAN_PODS,
     pods::PRIVILEGED,
+    pods::HOST_PID_IPC,
+    pods::HOST_NETWORK,
+    pods::CAPABILITIES_BASELINE,
+    pods::HOST_PATH,
+    pods::HOST_PORT,
+    pods::WINDOWS_HOST_PROCESS,
+    pods::APPARMOR,
+    pods::SELINUX,
+    pods::PROC_MOUNT,
+    pods::SYSCTLS,
+    pods::SECCOMP_UNCONFINED,
+    pods::PROBE_HOST,
+    pods::ALLOW_PRIVILEGE_ESCALATION,
+    pods::RUN_AS_NON_ROOT,
+    pods::RUN_AS_USER_ROOT,
+    pods::CAPABILITIES_RESTRICTED,
+    pods::SECCOMP_NOT_SET,
+    pods::VOLUME_TYPES,
+    pods::RUNTIME_SOCKET,
+    pods::WRITABLE_ROOT_FS,
     images::MUTABLE_TAG,
     images::NO_DIGEST,
     images::PULL_POLICY,

@@ -7,6 +7,7 @@ mod config;
 mod fake_api;
 mod hostile;
 mod live;
+mod pss;
 mod sources;
 mod tui;
 mod util;
