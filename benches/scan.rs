@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/it/fake_api.rs"]
-#[allow(dead_code, unreachable_pub)]
+#[allow(unreachable_pub)]
 mod fake_api;
 
 #[path = "support/synthetic.rs"]
@@ -181,10 +181,16 @@ fn live_scan_20k(bencher: divan::Bencher) {
         namespace: None,
         request_timeout: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     bencher.bench_local(|| {
         runtime.block_on(async {
-            let loaded = kubeharden::source::live::load(&opts, &|_| {}).await.unwrap();
+            let loaded = kubeharden::source::live::load(&opts, &|_| {})
+                .await
+                .unwrap();
             kubeharden::engine::evaluate(loaded, &[], false).unwrap()
         })
     });
