@@ -9,8 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Annotation that waives findings on one object: `"KH-POD-101: reason; KH-IMG-002: reason"`.
-pub const WAIVE_ANNOTATION: &str = "kubeharden.io/waive";
+pub use crate::model::object::WAIVE_ANNOTATION;
 
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -242,7 +242,15 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
                     fixable: def.fixable,
                     waived: None,
                 };
-                f.waived = config.waiver_for(&f, inv.resolve(&f.object), settings.today);
+                // Only objects that carry the waive annotation need looking up.
+                let object = if inv.has_waive_annotation(&f.object) {
+                    inv.resolve(&f.object)
+                } else {
+                    None
+                };
+                if !config.waivers.is_empty() || object.is_some() {
+                    f.waived = config.waiver_for(&f, object, settings.today);
+                }
                 f
             })
             .collect();
@@ -260,7 +268,8 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
         entry.1 += w * passed;
         findings.extend(findings_of_check);
     }
-    findings.sort_by(|a, b| {
+    // Every field takes part in the order, so an unstable sort is deterministic.
+    findings.sort_unstable_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then(a.area.cmp(&b.area))

@@ -59,13 +59,13 @@ pub fn run(source: &SourceArgs, checks: &CheckArgs, args: &ScanArgs) -> anyhow::
             let _ = writeln!(err, "kubeharden: warning: {p}");
         }
     }
-    let text = match args.format {
-        Format::Table => report::table(&scan),
-        Format::Json => report::json(&scan),
-        Format::Sarif => report::sarif(&scan),
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = match args.format {
+        Format::Table => out.write_all(report::table(&scan).as_bytes()),
+        Format::Json => report::write_json(&scan, &mut out),
+        Format::Sarif => out.write_all(report::sarif(&scan).as_bytes()),
     };
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    if let Err(e) = written.and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e).context("cannot write the report");
         }

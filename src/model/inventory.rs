@@ -69,6 +69,7 @@ pub struct Inventory {
     policies: BTreeMap<String, Vec<usize>>,
     namespaces: BTreeSet<String>,
     problems: Vec<Problem>,
+    waive_annotated: std::collections::HashSet<ObjRef>,
 }
 
 impl Inventory {
@@ -109,6 +110,14 @@ impl Inventory {
             }
             if obj.id.kind == "Namespace" {
                 inv.namespaces.insert(obj.id.name.clone());
+            }
+            if obj
+                .raw
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(super::object::WAIVE_ANNOTATION))
+                .is_some()
+            {
+                inv.waive_annotated.insert(obj.id.clone());
             }
             inv.objects.push(obj);
         }
@@ -258,6 +267,11 @@ impl Inventory {
     /// One object by its reference.
     pub fn resolve(&self, id: &ObjRef) -> Option<&Object> {
         self.find(&id.kind, id.namespace.as_deref(), &id.name)
+    }
+
+    /// Whether an object carries the `kubeharden.io/waive` annotation.
+    pub fn has_waive_annotation(&self, id: &ObjRef) -> bool {
+        self.waive_annotated.contains(id)
     }
 
     /// Every pod spec to judge: bare Pods and top-level controllers' templates.

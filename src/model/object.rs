@@ -5,6 +5,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Annotation that waives findings on one object: `"KH-POD-101: reason; KH-IMG-002: reason"`.
+pub const WAIVE_ANNOTATION: &str = "kubeharden.io/waive";
+
 /// Annotation that `kubectl apply` writes; on a Secret it holds the Secret's data.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 

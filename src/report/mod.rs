@@ -37,7 +37,7 @@ struct JsonReport<'a> {
     skipped: &'a [Skipped],
     problems: &'a [Problem],
     areas: Vec<JsonArea>,
-    findings: Vec<JsonFinding<'a>>,
+    findings: JsonFindings<'a>,
 }
 
 #[derive(Serialize)]
@@ -77,6 +77,15 @@ struct JsonFinding<'a> {
 
 /// The JSON report (schema documented in the README), pretty-printed, with a final newline.
 pub fn json(scan: &Scan) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_json(scan, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the JSON report to a writer as it is serialised (a report of 200,000 findings
+/// never exists twice in memory).
+pub fn write_json(scan: &Scan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let report = JsonReport {
         tool: JsonTool {
             name: env!("CARGO_PKG_NAME"),
@@ -99,37 +108,42 @@ pub fn json(scan: &Scan) -> String {
                 counts: a.counts.clone(),
             })
             .collect(),
-        findings: scan
-            .results
-            .findings
-            .iter()
-            .map(|f| {
-                let def = checks::find(f.check);
-                let (file, document) = match f.origin.file_document() {
-                    Some((file, doc)) => (Some(file), Some(doc)),
-                    None => (None, None),
-                };
-                JsonFinding {
-                    check: f.check,
-                    area: f.area,
-                    severity: f.severity,
-                    title: def.map_or("", |c| c.title),
-                    pss: def.and_then(|c| c.pss),
-                    message: &f.message,
-                    object: &f.object,
-                    file,
-                    document,
-                    path: &f.path,
-                    fixable: f.fixable,
-                    waived: f.waived.as_ref(),
-                }
-            })
-            .collect(),
+        findings: JsonFindings(&scan.results.findings),
     };
-    let mut s =
-        serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-    s.push('\n');
-    s
+    serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// The findings, serialised one by one as the writer asks for them.
+struct JsonFindings<'a>(&'a [crate::model::Finding]);
+
+impl Serialize for JsonFindings<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for f in self.0 {
+            let def = checks::find(f.check);
+            let (file, document) = match f.origin.file_document() {
+                Some((file, doc)) => (Some(file), Some(doc)),
+                None => (None, None),
+            };
+            seq.serialize_element(&JsonFinding {
+                check: f.check,
+                area: f.area,
+                severity: f.severity,
+                title: def.map_or("", |c| c.title),
+                pss: def.and_then(|c| c.pss),
+                message: &f.message,
+                object: &f.object,
+                file,
+                document,
+                path: &f.path,
+                fixable: f.fixable,
+                waived: f.waived.as_ref(),
+            })?;
+        }
+        seq.end()
+    }
 }
 
 /// A severity as a fixed-width label.
