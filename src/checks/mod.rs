@@ -209,6 +209,49 @@ impl Default for Settings {
     }
 }
 
+/// Runs the checks on all cores (they are pure and independent), results in registry order.
+fn run_parallel<'d>(
+    defs: &[&'d CheckDef],
+    inv: &Inventory,
+    settings: &Settings,
+) -> Vec<(&'d CheckDef, Outcome)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, defs.len().max(1));
+    if threads == 1 || inv.len() < 2_000 {
+        return defs.iter().map(|d| (*d, (d.run)(inv, settings))).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Outcome)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(d) = defs.get(i) else { break };
+                        mine.push((i, (d.run)(inv, settings)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(results) => results,
+                // A check that panics fails the scan as it would on one thread.
+                Err(payload) => std::panic::resume_unwind(payload),
+            })
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results
+        .into_iter()
+        .filter_map(|(i, o)| defs.get(i).map(|d| (*d, o)))
+        .collect()
+}
+
 /// Runs the checks of the given areas (all when empty) and scores every area.
 ///
 /// Findings in excluded namespaces are dropped (their subjects are not judged); severity
@@ -217,11 +260,11 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
     let mut findings = Vec::new();
     // Per area: (weighted total, weighted passes).
     let mut weights: BTreeMap<Area, (u64, u64)> = BTreeMap::new();
-    for def in CHECKS
+    let selected: Vec<&CheckDef> = CHECKS
         .iter()
         .filter(|d| areas.is_empty() || areas.contains(&d.area))
-    {
-        let mut outcome = (def.run)(inv, settings);
+        .collect();
+    for (def, mut outcome) in run_parallel(&selected, inv, settings) {
         let config = &settings.config;
         outcome
             .hits
