@@ -80,7 +80,21 @@ impl Hit {
 
 /// Every check, grouped by area. `kubeharden checks` prints this table.
 pub static CHECKS: &[CheckDef] = &[
+    rbac::WILDCARDS,
     rbac::CLUSTER_ADMIN_BINDING,
+    rbac::ANONYMOUS,
+    rbac::ALL_AUTHENTICATED,
+    rbac::SECRET_READ,
+    rbac::WORKLOAD_CREATE,
+    rbac::POD_EXEC,
+    rbac::ESCALATION,
+    rbac::NODE_PROXY,
+    rbac::TOKEN_CREATE,
+    rbac::CSR_APPROVAL,
+    rbac::WEBHOOK_WRITE,
+    rbac::DEFAULT_SA_TOKEN,
+    rbac::POWERFUL_WORKLOAD,
+    rbac::DANGLING_BINDING,
     encryption::PROVIDER_CONFIG_NOT_SET,
     encryption::IDENTITY_FIRST,
     encryption::DISCOURAGED_PROVIDER,

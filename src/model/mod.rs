@@ -7,6 +7,7 @@ pub mod finding;
 pub mod inventory;
 pub mod netpol;
 pub mod object;
+pub mod rbac;
 pub mod selector;
 pub mod yaml;
 

@@ -8,6 +8,7 @@ mod fake_api;
 mod hostile;
 mod live;
 mod pss;
+mod rbac;
 mod sources;
 mod tui;
 mod util;
