@@ -4,6 +4,7 @@ use super::Problem;
 use super::object::{ObjRef, Object, string_map};
 use super::selector::Selector;
 use k8s_openapi::api::core::v1::PodSpec;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -145,7 +146,11 @@ impl Inventory {
                     .push(Problem::at_object(obj, format!("no {path}; not judged")));
                 continue;
             };
-            let spec: PodSpec = match serde_path_to_error::deserialize(spec_value) {
+            // The plain deserializer is the fast path; only a failure is re-run with path
+            // tracking, to name the offending field.
+            let parsed = PodSpec::deserialize(spec_value)
+                .or_else(|_| serde_path_to_error::deserialize(spec_value));
+            let spec: PodSpec = match parsed {
                 Ok(s) => s,
                 Err(e) => {
                     let inner = e.path().to_string();
