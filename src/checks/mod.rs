@@ -93,6 +93,7 @@ pub static CHECKS: &[CheckDef] = &[
     rbac::CSR_APPROVAL,
     rbac::WEBHOOK_WRITE,
     rbac::DEFAULT_SA_TOKEN,
+    rbac::UNNEEDED_TOKEN,
     rbac::POWERFUL_WORKLOAD,
     rbac::DANGLING_BINDING,
     encryption::PROVIDER_CONFIG_NOT_SET,

@@ -292,6 +292,15 @@ rbac_check!(
     default_sa_token
 );
 rbac_check!(
+    UNNEEDED_TOKEN,
+    "KH-RBAC-017",
+    Medium,
+    "Service account token mounted where nothing is granted",
+    "A workload whose service account has no RBAC grant beyond the defaults every identity gets does not need the API, yet its mounted token is one file read away for an attacker and outlives the pod. Set automountServiceAccountToken: false on the pod or the service account. The default service account is reported by KH-RBAC-016; system namespaces are not judged.",
+    ["CIS Kubernetes Benchmark 5.1.6"],
+    unneeded_token
+);
+rbac_check!(
     POWERFUL_WORKLOAD,
     "KH-RBAC-018",
     Critical,
@@ -554,6 +563,38 @@ fn default_sa_token(inv: &Inventory, _: &Settings) -> Outcome {
     out
 }
 
+fn unneeded_token(inv: &Inventory, _: &Settings) -> Outcome {
+    let grants = rbac::grants(inv);
+    let mut out = Outcome::default();
+    for spec in inv.pod_specs() {
+        let Some(obj) = inv.owner_of(spec) else {
+            continue;
+        };
+        let Some(ns) = obj.namespace() else { continue };
+        let sa = spec.service_account();
+        if is_system_namespace(ns) || sa == "default" || !token_mounted(inv, spec, ns) {
+            continue;
+        }
+        out.evaluated += 1;
+        let ids = rbac::service_account_identities(ns, sa);
+        let granted = grants.iter().any(|g| {
+            !is_default_binding(g)
+                && g.namespace.as_deref().is_none_or(|n| n == ns)
+                && rbac::subject_matches(&g.subject, &ids)
+        });
+        if !granted {
+            out.hits.push(Hit::on(
+                obj,
+                format!("{}.automountServiceAccountToken", spec.path),
+                format!(
+                    "mounts the token of ServiceAccount {ns}/{sa}, which is granted nothing beyond the defaults: set automountServiceAccountToken: false"
+                ),
+            ));
+        }
+    }
+    out
+}
+
 fn critical_rule(r: &Rule, cluster_wide: bool) -> Option<&'static str> {
     if r.verbs.iter().any(|v| v == "*") && r.resources.iter().any(|v| v == "*") {
         return Some("use every verb on every resource");
@@ -657,6 +698,33 @@ fn dangling_binding(inv: &Inventory, _: &Settings) -> Outcome {
             if !exists {
                 out.hits.push(Hit::on(b, "roleRef", format!("{rk} {rn} does not exist: whoever creates it inherits this binding's subjects")));
             }
+        }
+    }
+    // Service account subjects that do not exist, in namespaces whose service accounts the
+    // input holds.
+    for g in rbac::grants(inv)
+        .iter()
+        .filter(|g| !is_default_binding(g) && g.subject.kind == "ServiceAccount")
+    {
+        let Some(ns) = g.subject.namespace.as_deref() else {
+            continue;
+        };
+        if inv.in_namespace(ns).all(|o| o.kind() != "ServiceAccount") {
+            continue;
+        }
+        out.evaluated += 1;
+        if inv
+            .find("ServiceAccount", Some(ns), &g.subject.name)
+            .is_none()
+        {
+            out.hits.push(Hit::on(
+                g.binding,
+                format!("subjects[{}]", g.subject_index),
+                format!(
+                    "{} does not exist: whoever creates it inherits {} {}",
+                    g.subject, g.role_kind, g.role_name
+                ),
+            ));
         }
     }
     out
