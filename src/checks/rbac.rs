@@ -565,6 +565,7 @@ fn default_sa_token(inv: &Inventory, _: &Settings) -> Outcome {
 
 fn unneeded_token(inv: &Inventory, _: &Settings) -> Outcome {
     let grants = rbac::grants(inv);
+    let index = rbac::GrantIndex::new(&grants);
     let mut out = Outcome::default();
     for spec in inv.pod_specs() {
         let Some(obj) = inv.owner_of(spec) else {
@@ -576,12 +577,10 @@ fn unneeded_token(inv: &Inventory, _: &Settings) -> Outcome {
             continue;
         }
         out.evaluated += 1;
-        let ids = rbac::service_account_identities(ns, sa);
-        let granted = grants.iter().any(|g| {
-            !is_default_binding(g)
-                && g.namespace.as_deref().is_none_or(|n| n == ns)
-                && rbac::subject_matches(&g.subject, &ids)
-        });
+        let granted = index
+            .of_service_account(ns, sa)
+            .iter()
+            .any(|g| !is_default_binding(g) && g.namespace.as_deref().is_none_or(|n| n == ns));
         if !granted {
             out.hits.push(Hit::on(
                 obj,
@@ -623,6 +622,7 @@ fn critical_rule(r: &Rule, cluster_wide: bool) -> Option<&'static str> {
 
 fn powerful_workload(inv: &Inventory, _: &Settings) -> Outcome {
     let grants = rbac::grants(inv);
+    let index = rbac::GrantIndex::new(&grants);
     let mut out = Outcome::default();
     for spec in inv.pod_specs() {
         let Some(obj) = inv.owner_of(spec) else {
@@ -633,15 +633,11 @@ fn powerful_workload(inv: &Inventory, _: &Settings) -> Outcome {
             continue;
         }
         out.evaluated += 1;
-        let ids = rbac::service_account_identities(ns, spec.service_account());
-        let found = grants
-            .iter()
-            .filter(|g| !is_default_binding(g))
+        let found = index
+            .of_service_account(ns, spec.service_account())
+            .into_iter()
+            .filter(|g| !is_default_binding(g) && g.namespace.as_deref().is_none_or(|n| n == ns))
             .find_map(|g| {
-                let applies = g.namespace.as_deref().is_none_or(|n| n == ns);
-                if !applies || !rbac::subject_matches(&g.subject, &ids) {
-                    return None;
-                }
                 g.rules
                     .iter()
                     .find_map(|r| critical_rule(r, g.namespace.is_none()))

@@ -315,3 +315,66 @@ pub fn subject_matches(subject: &Subject, identities: &[Subject]) -> bool {
                     ))
     })
 }
+
+/// Grants indexed by subject, for looking up what one identity holds without scanning
+/// every binding.
+pub struct GrantIndex<'g, 'a> {
+    by_subject: std::collections::HashMap<(String, Option<String>, String), Vec<&'g Grant<'a>>>,
+}
+
+impl<'g, 'a> GrantIndex<'g, 'a> {
+    /// Indexes grants by (kind, namespace for service accounts, name).
+    pub fn new(grants: &'g [Grant<'a>]) -> Self {
+        let mut by_subject: std::collections::HashMap<_, Vec<&'g Grant<'a>>> =
+            std::collections::HashMap::new();
+        for g in grants {
+            let ns = if g.subject.kind == "ServiceAccount" {
+                g.subject.namespace.clone()
+            } else {
+                None
+            };
+            by_subject
+                .entry((g.subject.kind.clone(), ns, g.subject.name.clone()))
+                .or_default()
+                .push(g);
+        }
+        GrantIndex { by_subject }
+    }
+
+    /// Every grant whose subject is one of a service account's identities (its own subject,
+    /// the `system:serviceaccount:<ns>:<name>` user, and its groups).
+    pub fn of_service_account(&self, namespace: &str, name: &str) -> Vec<&'g Grant<'a>> {
+        let keys = [
+            (
+                "ServiceAccount".to_string(),
+                Some(namespace.to_string()),
+                name.to_string(),
+            ),
+            (
+                "User".to_string(),
+                None,
+                format!("system:serviceaccount:{namespace}:{name}"),
+            ),
+            (
+                "Group".to_string(),
+                None,
+                "system:serviceaccounts".to_string(),
+            ),
+            (
+                "Group".to_string(),
+                None,
+                format!("system:serviceaccounts:{namespace}"),
+            ),
+            (
+                "Group".to_string(),
+                None,
+                "system:authenticated".to_string(),
+            ),
+        ];
+        keys.iter()
+            .filter_map(|k| self.by_subject.get(k))
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
