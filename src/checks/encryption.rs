@@ -56,17 +56,7 @@ fn apiserver_pods(inv: &Inventory) -> impl Iterator<Item = &Object> {
 /// The container that runs kube-apiserver: index and its command + args.
 fn apiserver_container(pod: &Object) -> Option<(usize, Vec<&str>)> {
     let containers = pod.raw.pointer("/spec/containers")?.as_array()?;
-    let words = |c: &Value, field: &str| -> Vec<String> {
-        c.get(field)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let words = |c: &Value, field: &str| crate::model::object::string_list(c.get(field));
     let found = containers.iter().enumerate().find(|(_, c)| {
         c.get("name").and_then(Value::as_str) == Some("kube-apiserver")
             || words(c, "command")

@@ -563,18 +563,25 @@ fn default_sa_token(inv: &Inventory, _: &Settings) -> Outcome {
     out
 }
 
+/// Workloads in application namespaces whose pods get a token: (pod spec, owner, namespace).
+fn token_workloads(
+    inv: &Inventory,
+) -> impl Iterator<Item = (&crate::model::PodSpecRef, &crate::model::Object, &str)> {
+    inv.pod_specs().iter().filter_map(move |spec| {
+        let obj = inv.owner_of(spec)?;
+        let ns = obj.namespace()?;
+        (!is_system_namespace(ns) && token_mounted(inv, spec, ns)).then_some((spec, obj, ns))
+    })
+}
+
 fn unneeded_token(inv: &Inventory, _: &Settings) -> Outcome {
     let grants = rbac::grants(inv);
     let index = rbac::GrantIndex::new(&grants);
     let mut out = Outcome::default();
-    for spec in inv.pod_specs() {
-        let Some(obj) = inv.owner_of(spec) else {
-            continue;
-        };
-        let Some(ns) = obj.namespace() else { continue };
+    for (spec, obj, ns) in token_workloads(inv) {
         let sa = spec.service_account();
-        if is_system_namespace(ns) || sa == "default" || !token_mounted(inv, spec, ns) {
-            continue;
+        if sa == "default" {
+            continue; // KH-RBAC-016
         }
         out.evaluated += 1;
         let granted = index
@@ -624,14 +631,7 @@ fn powerful_workload(inv: &Inventory, _: &Settings) -> Outcome {
     let grants = rbac::grants(inv);
     let index = rbac::GrantIndex::new(&grants);
     let mut out = Outcome::default();
-    for spec in inv.pod_specs() {
-        let Some(obj) = inv.owner_of(spec) else {
-            continue;
-        };
-        let Some(ns) = obj.namespace() else { continue };
-        if is_system_namespace(ns) || !token_mounted(inv, spec, ns) {
-            continue;
-        }
+    for (spec, obj, ns) in token_workloads(inv) {
         out.evaluated += 1;
         let found = index
             .of_service_account(ns, spec.service_account())

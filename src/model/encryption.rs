@@ -80,16 +80,7 @@ impl EncryptionConfig {
             .enumerate()
             .map(|(index, r)| Entry {
                 index,
-                resources: r
-                    .get("resources")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                resources: super::object::string_list(r.get("resources")),
                 providers: r
                     .get("providers")
                     .and_then(Value::as_array)

@@ -283,6 +283,18 @@ pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// A JSON list of strings, skipping non-string items; empty when absent or not a list.
+pub fn string_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A short name for the JSON type of a value, for messages.
 pub fn json_type(v: &Value) -> &'static str {
     match v {

@@ -26,16 +26,7 @@ pub struct Rule {
     pub non_resource_urls: Vec<String>,
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use super::object::string_list as strings;
 
 impl Rule {
     fn parse(v: &Value) -> Rule {

@@ -41,16 +41,7 @@ impl Selector {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                let values: Vec<String> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let values = super::object::string_list(e.get("values"));
                 match e.get("operator").and_then(Value::as_str) {
                     Some("In") => sel.requirements.push(Requirement::In(key, values)),
                     Some("NotIn") => sel.requirements.push(Requirement::NotIn(key, values)),
