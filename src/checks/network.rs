@@ -132,10 +132,12 @@ net_check!(
     ETCD_REACHABLE,
     "KH-NET-008",
     Medium,
-    "Egress to etcd ports allowed from an application namespace",
+    "Egress to etcd, API server or kubelet ports allowed from an application namespace",
     "etcd (TCP 2379-2380) holds every object of the cluster, Secrets included, and should be \
-     reachable only from the API servers. Application pods whose egress rules open those ports \
-     to any address can attack it directly.",
+     reachable only from the API servers; the API server's node port (TCP 6443) and the \
+     kubelet (TCP 10250) are the next targets after a pod compromise. Egress rules of \
+     application namespaces that open those ports to private addresses (where control-plane \
+     nodes live) let pods attack them directly; allow 6443 only for pods that call the API.",
     [
         "NSA/CISA Kubernetes Hardening Guidance: Network separation and hardening",
         "CIS Kubernetes Benchmark 2 (etcd)"
@@ -472,15 +474,29 @@ fn etcd_reachable(inv: &Inventory, _: &Settings) -> Outcome {
         out.evaluated += 1;
         for rule in &p.egress {
             let open_block = rule.peers.is_empty() || rule.allows_ip(&any);
-            let ports =
-                rule.allows_port("TCP", 2379, false) || rule.allows_port("TCP", 2380, false);
-            if open_block && ports {
+            let targets: Vec<&str> = [
+                (2379, "etcd (2379-2380)"),
+                (2380, "etcd (2379-2380)"),
+                (6443, "the API server (6443)"),
+                (10250, "the kubelet (10250)"),
+            ]
+            .into_iter()
+            .filter(|(port, _)| rule.allows_port("TCP", *port, false))
+            .map(|(_, what)| what)
+            .fold(Vec::new(), |mut v, w| {
+                if !v.contains(&w) {
+                    v.push(w);
+                }
+                v
+            });
+            if open_block && !targets.is_empty() {
                 out.hits.push(Hit::on(
                     obj,
                     format!("spec.egress[{}]", rule.index),
                     format!(
-                        "egress rule {} allows TCP 2379-2380 to private addresses: etcd is reachable if control-plane nodes are",
-                        rule.index
+                        "egress rule {} allows {} on private addresses, where control-plane nodes live",
+                        rule.index,
+                        targets.join(", ")
                     ),
                 ));
             }
