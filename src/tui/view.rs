@@ -245,7 +245,7 @@ fn draw_area(
         rows,
         [
             Constraint::Length(4),
-            Constraint::Length(10),
+            Constraint::Length(11),
             Constraint::Percentage(35),
             Constraint::Fill(1),
         ],
