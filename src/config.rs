@@ -27,6 +27,10 @@ pub struct Config {
     /// Accepted risks.
     #[serde(default)]
     pub waivers: Vec<WaiverRule>,
+    /// Namespaces whose pods need open egress: `fix` gives them an allowance of everything
+    /// but the metadata endpoint and private ranges instead of a default deny with DNS only.
+    #[serde(default)]
+    pub open_egress: Vec<String>,
 }
 
 /// One waiver: a check on the objects a selector matches, with a reason.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use similar::TextDiff;
 
 /// The key fields of a list that merges by key, by the list's field name.
-fn list_keys(field: &str) -> Option<&'static [&'static str]> {
+pub fn list_keys(field: &str) -> Option<&'static [&'static str]> {
     match field {
         "containers"
         | "initContainers"

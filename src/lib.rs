@@ -4,12 +4,14 @@
 //! [`model::Inventory`] indexes them, [`checks`] turn the inventory into findings and area
 //! scores, and [`report`] or the [`tui`] show them. `model`, `checks` and `report` are pure.
 
+pub mod bundle;
 pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod engine;
 pub mod model;
+pub mod remediate;
 pub mod report;
 pub mod source;
 pub mod text;

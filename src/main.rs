@@ -29,6 +29,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Some(Command::Scan(args)) => cli::scan::run(&cli.source, &cli.checks, args),
+        Some(Command::Fix(args)) => cli::fix::run(&cli.source, &cli.checks, args),
         Some(Command::Checks { format }) => {
             let text = kubeharden::cli::checks_listing(*format);
             let mut out = std::io::stdout().lock();

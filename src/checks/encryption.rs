@@ -130,6 +130,7 @@ fn cannot_verify(inv: &Inventory, _: &Settings) -> Outcome {
             KMS etcd encryption (az aks show --query securityProfile.azureKeyVaultKms)"
             .to_string(),
         severity: None,
+        fixable: None,
     };
     Outcome {
         evaluated: 0,
@@ -214,6 +215,7 @@ fn config_hit(cfg: &EncryptionConfig, path: String, message: String) -> Hit {
         path,
         message,
         severity: None,
+        fixable: None,
     }
 }
 

@@ -2,7 +2,8 @@
 
 use super::pods::container_word;
 use super::{CheckDef, Hit, Outcome, Settings, containers};
-use crate::model::{Area, Inventory, Severity};
+use crate::model::{Area, Inventory, ObjRef, Severity};
+use std::collections::HashMap;
 
 /// A parsed image reference: `[registry/][path/]name[:tag][@digest]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,7 @@ pub const MUTABLE_TAG: CheckDef = CheckDef {
         "kubernetes.io/docs/concepts/containers/images#image-names",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: mutable_tag,
 };
 
@@ -96,7 +97,7 @@ pub const NO_DIGEST: CheckDef = CheckDef {
         "kubernetes.io/docs/concepts/containers/images#image-names",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: no_digest,
 };
 
@@ -137,7 +138,93 @@ fn each_image<'a>(inv: &'a Inventory, mut f: impl FnMut(Image<'a>)) -> usize {
     evaluated
 }
 
-fn mutable_tag(inv: &Inventory, _: &Settings) -> Outcome {
+/// Digests of the images that run now, by top-level owner and container name, from the
+/// `imageID` the kubelet reports in Pod statuses. Only repository digests
+/// (`…@sha256:…`) count: a bare `sha256:` is the local image ID, not something a
+/// registry serves. Containers whose pods disagree (a rollout in progress) are left out.
+pub fn running_digests(inv: &Inventory) -> HashMap<(ObjRef, String), String> {
+    let mut out: HashMap<(ObjRef, String), Option<String>> = HashMap::new();
+    for pod in inv.of_kind("Pod") {
+        let owner = top_owner(inv, pod);
+        for list in [
+            "initContainerStatuses",
+            "containerStatuses",
+            "ephemeralContainerStatuses",
+        ] {
+            let statuses = pod
+                .raw
+                .pointer(&format!("/status/{list}"))
+                .and_then(serde_json::Value::as_array);
+            for st in statuses.into_iter().flatten() {
+                let (Some(name), Some(id)) = (
+                    st.get("name").and_then(serde_json::Value::as_str),
+                    st.get("imageID").and_then(serde_json::Value::as_str),
+                ) else {
+                    continue;
+                };
+                let Some(digest) = id
+                    .rsplit_once('@')
+                    .map(|(_, d)| d)
+                    .filter(|d| is_sha256_digest(d))
+                else {
+                    continue;
+                };
+                let entry = out
+                    .entry((owner.id.clone(), name.to_string()))
+                    .or_insert_with(|| Some(digest.to_string()));
+                if entry.as_deref() != Some(digest) {
+                    *entry = None;
+                }
+            }
+        }
+    }
+    out.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
+}
+
+/// `sha256:` followed by 64 lowercase hex digits.
+pub fn is_sha256_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The object at the top of a Pod's controller chain (the Pod itself when it has none).
+pub fn top_owner<'a>(
+    inv: &'a Inventory,
+    pod: &'a crate::model::Object,
+) -> &'a crate::model::Object {
+    let mut cur = pod;
+    for _ in 0..4 {
+        let Some(owner) = cur
+            .controller_owner()
+            .and_then(|o| inv.find(&o.kind, cur.namespace(), &o.name))
+        else {
+            break;
+        };
+        cur = owner;
+    }
+    cur
+}
+
+/// The container name at the end of a container path (`….containers[2]`), read from the object.
+fn container_name<'a>(obj: &'a crate::model::Object, container_path: &str) -> Option<&'a str> {
+    Inventory::value_at(obj, &container_path.replace('[', ".").replace(']', ""))
+        .and_then(|c| c.get("name"))
+        .and_then(serde_json::Value::as_str)
+}
+
+fn mutable_tag(inv: &Inventory, settings: &Settings) -> Outcome {
+    let digests = if settings.cluster {
+        running_digests(inv)
+    } else {
+        HashMap::new()
+    };
+    let pinnable = |i: &Image| {
+        container_name(i.obj, &i.container_path)
+            .is_some_and(|c| digests.contains_key(&(i.obj.id.clone(), c.to_string())))
+    };
     let mut hits = Vec::new();
     let evaluated = each_image(inv, |i| {
         if i.parsed.is_mutable_latest() {
@@ -146,25 +233,39 @@ fn mutable_tag(inv: &Inventory, _: &Settings) -> Outcome {
             } else {
                 "no tag (latest)"
             };
-            hits.push(Hit::on(
-                i.obj,
-                format!("{}.image", i.container_path),
-                format!("{} uses {:?}: {what}", i.who, i.image),
-            ));
+            let fixable = pinnable(&i);
+            hits.push(
+                Hit::on(
+                    i.obj,
+                    format!("{}.image", i.container_path),
+                    format!("{} uses {:?}: {what}", i.who, i.image),
+                )
+                .fixable_if(fixable),
+            );
         }
     });
     Outcome { evaluated, hits }
 }
 
-fn no_digest(inv: &Inventory, _: &Settings) -> Outcome {
+fn no_digest(inv: &Inventory, settings: &Settings) -> Outcome {
+    let digests = if settings.cluster {
+        running_digests(inv)
+    } else {
+        HashMap::new()
+    };
     let mut hits = Vec::new();
     let evaluated = each_image(inv, |i| {
         if i.parsed.digest.is_none() {
-            hits.push(Hit::on(
-                i.obj,
-                format!("{}.image", i.container_path),
-                format!("{} uses {:?} without a digest", i.who, i.image),
-            ));
+            let fixable = container_name(i.obj, &i.container_path)
+                .is_some_and(|c| digests.contains_key(&(i.obj.id.clone(), c.to_string())));
+            hits.push(
+                Hit::on(
+                    i.obj,
+                    format!("{}.image", i.container_path),
+                    format!("{} uses {:?} without a digest", i.who, i.image),
+                )
+                .fixable_if(fixable),
+            );
         }
     });
     Outcome { evaluated, hits }
@@ -225,7 +326,7 @@ pub const PULL_POLICY: CheckDef = CheckDef {
         "kubernetes.io/docs/concepts/containers/images#image-pull-policy",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: pull_policy,
 };
 
@@ -265,7 +366,7 @@ pub const NO_ADMISSION_ENFORCEMENT: CheckDef = CheckDef {
         "kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: no_admission_enforcement,
 };
 
@@ -279,7 +380,7 @@ pub const ENFORCEMENT_NOT_DENYING: CheckDef = CheckDef {
         That is the right first step of a rollout; switch to Deny once the warnings stop.",
     references: &["kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy"],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: enforcement_not_denying,
 };
 
@@ -293,7 +394,7 @@ pub const DEPRECATED_REGISTRY: CheckDef = CheckDef {
         successor is registry.k8s.io.",
     references: &["kubernetes.io/blog/2023/02/06/k8s-gcr-io-freeze-announcement"],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: deprecated_registry,
 };
 
@@ -476,6 +577,7 @@ fn no_admission_enforcement(inv: &Inventory, settings: &Settings) -> Outcome {
         path: String::new(),
         message,
         severity: None,
+        fixable: None,
     };
     Outcome {
         evaluated: 1,
@@ -501,6 +603,9 @@ fn enforcement_not_denying(inv: &Inventory, _: &Settings) -> Outcome {
                 path,
                 "reports untrusted images but admits them (no Deny/Enforce)",
             )
+            // kubeharden switches ValidatingAdmissionPolicyBindings to Deny; Kyverno and
+            // Gatekeeper policies are switched by hand.
+            .fixable_if(obj.kind() == "ValidatingAdmissionPolicyBinding")
         })
         .collect();
     Outcome {

@@ -4,7 +4,7 @@
 //! Nothing here performs I/O.
 
 mod encryption;
-mod images;
+pub mod images;
 mod network;
 mod pods;
 pub mod pss;
@@ -63,6 +63,9 @@ pub struct Hit {
     pub message: String,
     /// A severity other than the check's default, when the check grades its findings.
     pub severity: Option<Severity>,
+    /// Whether kubeharden can fix this finding, when it differs from the check's default
+    /// (a cluster-admin binding of a User, a digest the cluster does not report).
+    pub fixable: Option<bool>,
 }
 
 impl Hit {
@@ -74,7 +77,20 @@ impl Hit {
             path: path.into(),
             message: message.into(),
             severity: None,
+            fixable: None,
         }
+    }
+
+    /// The same hit, marked as one kubeharden cannot fix.
+    pub fn unfixable(mut self) -> Hit {
+        self.fixable = Some(false);
+        self
+    }
+
+    /// The same hit, marked fixable or not.
+    pub fn fixable_if(mut self, fixable: bool) -> Hit {
+        self.fixable = Some(fixable);
+        self
     }
 }
 
@@ -289,6 +305,11 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
             .hits
             .into_iter()
             .map(|h| {
+                let system = h
+                    .object
+                    .namespace
+                    .as_deref()
+                    .is_some_and(crate::model::inventory::is_system_namespace);
                 let mut f = Finding {
                     check: def.id,
                     area: def.area,
@@ -297,7 +318,10 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
                     object: h.object,
                     origin: h.origin,
                     path: h.path,
-                    fixable: def.fixable,
+                    // Platform namespaces run the components that need what the checks
+                    // flag (CNI agents, kube-proxy, static control-plane pods): reported,
+                    // never rewritten.
+                    fixable: h.fixable.unwrap_or(def.fixable) && !system,
                     waived: None,
                 };
                 // Only objects that carry the waive annotation need looking up.
@@ -441,6 +465,7 @@ pub(crate) fn namespace_hit(inv: &Inventory, ns: &str, path: &str, message: Stri
             path: path.to_string(),
             message,
             severity: None,
+            fixable: None,
         },
     }
 }

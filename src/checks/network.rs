@@ -12,7 +12,7 @@ use crate::model::{Area, Inventory, Object, PodSpecRef, Severity};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 macro_rules! net_check {
-    ($name:ident, $id:literal, $sev:ident, $title:literal, $why:expr, [$($r:literal),*], $run:ident) => {
+    ($name:ident, $id:literal, $sev:ident, $title:literal, $why:expr, [$($r:literal),*], $run:ident $(, fixable = $fix:literal)?) => {
         #[doc = concat!($id, ": ", $title, ".")]
         pub const $name: CheckDef = CheckDef {
             id: $id,
@@ -22,7 +22,7 @@ macro_rules! net_check {
             rationale: $why,
             references: &[$($r),*],
             pss: None,
-            fixable: false,
+            fixable: false $(|| $fix)?,
             run: $run,
         };
     };
@@ -55,7 +55,8 @@ net_check!(
         "CIS Kubernetes Benchmark 5.3.2",
         "NSA/CISA Kubernetes Hardening Guidance: Network policies"
     ],
-    no_policy
+    no_policy,
+    fixable = true
 );
 
 net_check!(
@@ -71,7 +72,8 @@ net_check!(
         "NSA/CISA Kubernetes Hardening Guidance: Network policies",
         "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-ingress-traffic"
     ],
-    no_default_deny_ingress
+    no_default_deny_ingress,
+    fixable = true
 );
 
 net_check!(
@@ -86,7 +88,8 @@ net_check!(
         "NSA/CISA Kubernetes Hardening Guidance: Network policies",
         "kubernetes.io/docs/concepts/services-networking/network-policies#default-deny-all-egress-traffic"
     ],
-    no_default_deny_egress
+    no_default_deny_egress,
+    fixable = true
 );
 
 net_check!(
@@ -98,7 +101,8 @@ net_check!(
      open in that direction: usually a label mismatch or a forgotten component. Namespaces \
      without any policy are reported once by KH-NET-002 instead.",
     ["NSA/CISA Kubernetes Hardening Guidance: Network policies"],
-    not_selected
+    not_selected,
+    fixable = true
 );
 
 net_check!(
@@ -125,7 +129,8 @@ net_check!(
         "NSA/CISA Kubernetes Hardening Guidance: Protecting sensitive cloud infrastructure",
         "kubernetes.io/docs/tasks/administer-cluster/securing-a-cluster"
     ],
-    metadata_reachable
+    metadata_reachable,
+    fixable = true
 );
 
 net_check!(
@@ -154,7 +159,8 @@ net_check!(
      default deny breaks the workload, and the usual reaction is to remove it. Allow UDP and \
      TCP 53 to the cluster DNS (k8s-app=kube-dns in kube-system).",
     ["kubernetes.io/docs/concepts/services-networking/network-policies"],
-    deny_without_dns
+    deny_without_dns,
+    fixable = true
 );
 
 net_check!(
@@ -422,14 +428,18 @@ fn metadata_reachable(inv: &Inventory, _: &Settings) -> Outcome {
                 .iter()
                 .find(|ip| rule.allows_ip(ip) && rule.allows_port("TCP", 80, false))
             {
-                out.hits.push(Hit::on(
-                    obj,
-                    format!("spec.egress[{}]", rule.index),
-                    format!(
-                        "egress rule {} allows {ip} port 80: add it to the ipBlock's except list",
-                        rule.index
-                    ),
-                ));
+                out.hits.push(
+                    Hit::on(
+                        obj,
+                        format!("spec.egress[{}]", rule.index),
+                        format!(
+                            "egress rule {} allows {ip} port 80: add it to the ipBlock's except list",
+                            rule.index
+                        ),
+                    )
+                    // The rule is someone's intent: kubeharden does not rewrite it.
+                    .unfixable(),
+                );
             }
         }
     }

@@ -23,7 +23,7 @@ pub const NAMESPACE_NOT_ENFORCING: CheckDef = CheckDef {
         "kubernetes.io/docs/concepts/security/pod-security-admission",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: namespace_not_enforcing,
 };
 
@@ -87,7 +87,7 @@ pub const ENFORCE_WITHOUT_WARN_AUDIT: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Pod security enforcement; Audit logging",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: enforce_without_warn_audit,
 };
 
@@ -144,7 +144,7 @@ pub const UNPINNED_POLICY_VERSION: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Pod security enforcement",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: unpinned_policy_version,
 };
 
@@ -213,7 +213,7 @@ pub const ENFORCE_WEAKER_THAN_PODS: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Pod security enforcement",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: enforce_weaker_than_pods,
 };
 
@@ -305,7 +305,7 @@ pub const PRIVILEGED: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_privileged,
 };
 
@@ -329,7 +329,7 @@ pub const HOST_PID_IPC: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_host_pid_ipc,
 };
 
@@ -354,7 +354,7 @@ pub const HOST_NETWORK: CheckDef = CheckDef {
         hardening",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_host_network,
 };
 
@@ -378,7 +378,7 @@ pub const CAPABILITIES_BASELINE: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_capabilities_baseline,
 };
 
@@ -401,7 +401,7 @@ pub const HOST_PATH: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_host_path_volumes,
 };
 
@@ -424,7 +424,7 @@ pub const HOST_PORT: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_host_ports,
 };
 
@@ -447,7 +447,7 @@ pub const WINDOWS_HOST_PROCESS: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_windows_host_process,
 };
 
@@ -472,7 +472,7 @@ pub const APPARMOR: CheckDef = CheckDef {
         seccomp, SELinux)",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_app_armor,
 };
 
@@ -496,7 +496,7 @@ pub const SELINUX: CheckDef = CheckDef {
         seccomp, SELinux)",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_se_linux_options,
 };
 
@@ -518,7 +518,7 @@ pub const PROC_MOUNT: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_proc_mount_baseline,
 };
 
@@ -540,7 +540,7 @@ pub const SYSCTLS: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_sysctls,
 };
 
@@ -563,7 +563,7 @@ pub const SECCOMP_UNCONFINED: CheckDef = CheckDef {
         seccomp, SELinux)",
     ],
     pss: Some(PssLevel::Baseline),
-    fixable: false,
+    fixable: true,
     run: run_seccomp_baseline,
 };
 
@@ -610,7 +610,7 @@ pub const ALLOW_PRIVILEGE_ESCALATION: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Restricted),
-    fixable: false,
+    fixable: true,
     run: run_allow_privilege_escalation,
 };
 
@@ -634,7 +634,7 @@ pub const RUN_AS_NON_ROOT: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security (non-root containers)",
     ],
     pss: Some(PssLevel::Restricted),
-    fixable: false,
+    fixable: true,
     run: run_run_as_non_root,
 };
 
@@ -657,7 +657,7 @@ pub const RUN_AS_USER_ROOT: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security (non-root containers)",
     ],
     pss: Some(PssLevel::Restricted),
-    fixable: false,
+    fixable: true,
     run: run_run_as_user,
 };
 
@@ -681,7 +681,7 @@ pub const CAPABILITIES_RESTRICTED: CheckDef = CheckDef {
         "NSA/CISA Kubernetes Hardening Guidance: Kubernetes Pod security",
     ],
     pss: Some(PssLevel::Restricted),
-    fixable: false,
+    fixable: true,
     run: run_capabilities_restricted,
 };
 
@@ -706,7 +706,7 @@ pub const SECCOMP_NOT_SET: CheckDef = CheckDef {
         seccomp, SELinux)",
     ],
     pss: Some(PssLevel::Restricted),
-    fixable: false,
+    fixable: true,
     run: run_seccomp_restricted,
 };
 
@@ -752,7 +752,7 @@ pub const RUNTIME_SOCKET: CheckDef = CheckDef {
         "Pod Security Standards: baseline / HostPath Volumes (forbids all hostPath volumes)",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: run_runtime_socket_mounts,
 };
 
@@ -775,7 +775,7 @@ pub const WRITABLE_ROOT_FS: CheckDef = CheckDef {
         systems)",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: run_writable_root_filesystem,
 };
 

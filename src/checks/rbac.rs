@@ -27,7 +27,7 @@ pub const CLUSTER_ADMIN_BINDING: CheckDef = CheckDef {
         "kubernetes.io/docs/concepts/security/rbac-good-practices",
     ],
     pss: None,
-    fixable: false,
+    fixable: true,
     run: cluster_admin_bindings,
 };
 
@@ -66,11 +66,17 @@ fn cluster_admin_bindings(inv: &Inventory, _: &Settings) -> Outcome {
                     Some(ns) => format!("in namespace {ns}"),
                     None => "cluster-wide".to_string(),
                 };
-                out.hits.push(Hit::on(
-                    binding,
-                    format!("subjects[{i}]"),
-                    format!("grants cluster-admin {scope} to {who}"),
-                ));
+                // kubeharden rewrites a cluster-wide grant to a service account (into
+                // admin of its namespace); people and groups need a human decision.
+                let fixable = kind == "ClusterRoleBinding" && skind == "ServiceAccount";
+                out.hits.push(
+                    Hit::on(
+                        binding,
+                        format!("subjects[{i}]"),
+                        format!("grants cluster-admin {scope} to {who}"),
+                    )
+                    .fixable_if(fixable),
+                );
             }
         }
     }
@@ -167,7 +173,7 @@ fn permission_check_with(
 }
 
 macro_rules! rbac_check {
-    ($name:ident, $id:literal, $sev:ident, $title:literal, $why:expr, [$($r:literal),*], $run:ident) => {
+    ($name:ident, $id:literal, $sev:ident, $title:literal, $why:expr, [$($r:literal),*], $run:ident $(, fixable = $fix:literal)?) => {
         #[doc = concat!($id, ": ", $title, ".")]
         pub const $name: CheckDef = CheckDef {
             id: $id,
@@ -177,7 +183,7 @@ macro_rules! rbac_check {
             rationale: $why,
             references: &[$($r,)* "NSA/CISA Kubernetes Hardening Guidance: Role-based access control"],
             pss: None,
-            fixable: false,
+            fixable: false $(|| $fix)?,
             run: $run,
         };
     };
@@ -199,7 +205,8 @@ rbac_check!(
     "Permissions granted to anonymous or unauthenticated users",
     "A binding to system:anonymous or system:unauthenticated grants its rights to anyone who can reach the API server. Only system:public-info-viewer is bound so by default.",
     ["CIS Kubernetes Benchmark 1.2.1 (anonymous auth)"],
-    anonymous
+    anonymous,
+    fixable = true
 );
 rbac_check!(
     ALL_AUTHENTICATED,
@@ -208,7 +215,8 @@ rbac_check!(
     "Permissions granted to every authenticated identity",
     "system:authenticated includes every user and every service account of every pod. Beyond the defaults (system:basic-user, system:discovery, system:public-info-viewer) such a grant hands its rights to any compromised workload.",
     ["kubernetes.io/docs/concepts/security/rbac-good-practices"],
-    all_authenticated
+    all_authenticated,
+    fixable = true
 );
 rbac_check!(
     SECRET_READ,
@@ -289,7 +297,8 @@ rbac_check!(
     "Workload runs as the default service account with its token mounted",
     "Every pod that names no service account runs as default, so whatever is bound to default is shared by all of them, and a mounted token is one file read away for an attacker in any of them. Give workloads their own service account and set automountServiceAccountToken: false where they never call the API. System namespaces are not judged.",
     ["CIS Kubernetes Benchmark 5.1.5, 5.1.6"],
-    default_sa_token
+    default_sa_token,
+    fixable = true
 );
 rbac_check!(
     UNNEEDED_TOKEN,
@@ -298,7 +307,8 @@ rbac_check!(
     "Service account token mounted where nothing is granted",
     "A workload whose service account has no RBAC grant beyond the defaults every identity gets does not need the API, yet its mounted token is one file read away for an attacker and outlives the pod. Set automountServiceAccountToken: false on the pod or the service account. The default service account is reported by KH-RBAC-016; system namespaces are not judged.",
     ["CIS Kubernetes Benchmark 5.1.6"],
-    unneeded_token
+    unneeded_token,
+    fixable = true
 );
 rbac_check!(
     POWERFUL_WORKLOAD,

@@ -1,5 +1,6 @@
 //! Command-line interface: flags (kubectl conventions), subcommands, exit codes.
 
+pub mod fix;
 pub mod scan;
 
 use crate::model::{Area, Severity};
@@ -175,6 +176,13 @@ pub enum Command {
     ///
     /// Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 an error.
     Scan(ScanArgs),
+    /// Write the remediations for the findings as a bundle: numbered YAML files, a
+    /// kustomization.yaml, JSON patches, findings.json, manifest.json and a README.
+    ///
+    /// Nothing is sent to a cluster. Review the bundle, then apply it with kubectl (see its
+    /// README) or `kubeharden apply`. Prove it offline with `scan --with-bundle DIR`.
+    /// Exit codes: 0 written, 2 an error (nothing written).
+    Fix(FixArgs),
     /// List every check: ID, area, severity, title (markdown: the docs/checks.md catalogue).
     Checks {
         /// Output format.
@@ -202,6 +210,52 @@ pub struct ScanArgs {
     /// Exit 1 when a finding is at or above this severity: info, low, medium, high, critical.
     #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = parse_severity)]
     pub fail_on: Severity,
+
+    /// Re-scan with the bundle's changes merged in locally and report which fixable
+    /// findings it clears and whether it introduces any. Exit 1 when it introduces a
+    /// finding it does not declare.
+    #[arg(long, value_name = "DIR")]
+    pub with_bundle: Option<PathBuf>,
+}
+
+/// Flags of `fix`.
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The folder to write the bundle to (refused when it exists and is not empty, unless
+    /// --force).
+    #[arg(long, value_name = "DIR", required_unless_present = "stdout")]
+    pub out: Option<PathBuf>,
+
+    /// Print the changes as one multi-document YAML on stdout instead of writing a bundle.
+    #[arg(long, conflicts_with_all = ["out", "force"])]
+    pub stdout: bool,
+
+    /// Replace an existing non-empty --out folder.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Only findings of these areas (repeatable): api-access, encryption, pod-security,
+    /// images, network.
+    #[arg(long, value_name = "AREA", value_parser = parse_area)]
+    pub area: Vec<Area>,
+
+    /// Only findings of these checks (repeatable, or comma-separated), e.g. KH-POD-201.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub check: Vec<String>,
+
+    /// Only findings at or above this severity.
+    #[arg(long, value_name = "SEVERITY", default_value = "info", value_parser = parse_severity)]
+    pub min_severity: Severity,
+
+    /// The admission engine for the trusted-registry policy (KH-IMG-005).
+    #[arg(long, value_enum, default_value_t = crate::remediate::PolicyEngine::Vap)]
+    pub policy_engine: crate::remediate::PolicyEngine,
+
+    /// Namespaces whose pods need open egress (comma-separated): they get a default deny
+    /// plus an allowance of everything but the metadata endpoint and private ranges,
+    /// instead of a default deny with DNS only.
+    #[arg(long, value_name = "NS", value_delimiter = ',')]
+    pub open_egress: Vec<String>,
 }
 
 /// Output formats of `scan`.
