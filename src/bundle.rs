@@ -49,6 +49,9 @@ pub struct Entry {
     /// Checks it knowingly raises (a staged rollout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub introduces: Vec<String>,
+    /// Its findings stay open until a reviewer tightens it (Warn/Audit first).
+    #[serde(default)]
+    pub staged: bool,
     /// SHA-256 of the file as written, hex.
     pub sha256: String,
 }
@@ -261,6 +264,7 @@ pub fn render(
             unattended: r.unattended,
             review: r.review,
             introduces: r.introduces.clone(),
+            staged: r.staged,
             sha256: sha256_hex(text.as_bytes()),
         });
         if matches!(r.form, Form::ServerSideApply | Form::NewObject) {
@@ -595,6 +599,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Loaded> {
             review: e.review,
             notes: Vec::new(),
             introduces: e.introduces.clone(),
+            staged: e.staged,
         });
     }
     Ok(Loaded {

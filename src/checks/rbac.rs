@@ -527,15 +527,21 @@ fn webhook_write(inv: &Inventory, _: &Settings) -> Outcome {
 
 /// Whether a pod spec gets a service account token: the pod's setting wins over the
 /// service account's; a projected serviceAccountToken volume mounts one regardless.
-fn token_mounted(inv: &Inventory, spec: &crate::model::PodSpecRef, namespace: &str) -> bool {
-    let projected = spec.spec.volumes.iter().flatten().any(|v| {
+/// Whether a pod spec mounts a token through a projected serviceAccountToken volume (which
+/// automountServiceAccountToken does not control, so kubeharden does not fix it).
+fn projected_token(spec: &crate::model::PodSpecRef) -> bool {
+    spec.spec.volumes.iter().flatten().any(|v| {
         v.projected.as_ref().is_some_and(|p| {
             p.sources
                 .iter()
                 .flatten()
                 .any(|s| s.service_account_token.is_some())
         })
-    });
+    })
+}
+
+fn token_mounted(inv: &Inventory, spec: &crate::model::PodSpecRef, namespace: &str) -> bool {
+    let projected = projected_token(spec);
     let automount = spec
         .spec
         .automount_service_account_token
@@ -563,11 +569,14 @@ fn default_sa_token(inv: &Inventory, _: &Settings) -> Outcome {
         }
         out.evaluated += 1;
         if spec.service_account() == "default" && token_mounted(inv, spec, ns) {
-            out.hits.push(Hit::on(
-                obj,
-                format!("{}.serviceAccountName", spec.path),
-                "runs as the default service account with its token mounted",
-            ));
+            out.hits.push(
+                Hit::on(
+                    obj,
+                    format!("{}.serviceAccountName", spec.path),
+                    "runs as the default service account with its token mounted",
+                )
+                .fixable_if(!projected_token(spec)),
+            );
         }
     }
     out
@@ -599,13 +608,16 @@ fn unneeded_token(inv: &Inventory, _: &Settings) -> Outcome {
             .iter()
             .any(|g| !is_default_binding(g) && g.namespace.as_deref().is_none_or(|n| n == ns));
         if !granted {
-            out.hits.push(Hit::on(
-                obj,
-                format!("{}.automountServiceAccountToken", spec.path),
-                format!(
-                    "mounts the token of ServiceAccount {ns}/{sa}, which is granted nothing beyond the defaults: set automountServiceAccountToken: false"
-                ),
-            ));
+            out.hits.push(
+                Hit::on(
+                    obj,
+                    format!("{}.automountServiceAccountToken", spec.path),
+                    format!(
+                        "mounts the token of ServiceAccount {ns}/{sa}, which is granted nothing beyond the defaults: set automountServiceAccountToken: false"
+                    ),
+                )
+                .fixable_if(!projected_token(spec)),
+            );
         }
     }
     out

@@ -49,16 +49,11 @@ pub fn run(source: &SourceArgs, checks: &CheckArgs, args: &FixArgs) -> anyhow::R
     let mut err = std::io::stderr().lock();
     if args.stdout {
         let mut out = std::io::stdout().lock();
-        for (e, (file, text)) in rendered.manifest.patches.iter().zip(
-            rendered
-                .files
-                .iter()
-                .filter(|(f, _)| rendered.manifest.patches.iter().any(|e| &e.file == f)),
-        ) {
-            let _ = e;
-            let _ = file;
-            let _ = writeln!(out, "---");
-            let _ = out.write_all(text.as_bytes());
+        for e in &rendered.manifest.patches {
+            if let Some((_, text)) = rendered.files.iter().find(|(f, _)| *f == e.file) {
+                let _ = writeln!(out, "---");
+                let _ = out.write_all(text.as_bytes());
+            }
         }
     } else if let Some(dir) = &args.out {
         bundle::write(dir, &rendered, args.force)?;

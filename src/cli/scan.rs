@@ -222,7 +222,7 @@ fn proof_table(
     }
     let _ = writeln!(
         s,
-        "New findings: {} ({} expected from staged rollouts).",
+        "New findings: {} ({} declared by the bundle).",
         p.introduced.len(),
         p.expected
     );

@@ -107,6 +107,8 @@ pub struct Remediation {
     /// Checks whose findings it knowingly raises (a staged rollout).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub introduces: Vec<String>,
+    /// Whether its findings stay open until a reviewer tightens it (Warn/Audit first).
+    pub staged: bool,
 }
 
 impl Remediation {
@@ -166,6 +168,7 @@ struct Meta {
     review: bool,
     notes: Vec<String>,
     introduces: BTreeSet<String>,
+    staged: bool,
 }
 
 impl Default for Meta {
@@ -180,6 +183,7 @@ impl Default for Meta {
             review: false,
             notes: Vec::new(),
             introduces: BTreeSet::new(),
+            staged: false,
         }
     }
 }
@@ -205,6 +209,7 @@ impl Meta {
         self.review |= t.template.review;
         self.introduces
             .extend(t.template.introduces.iter().cloned());
+        self.staged |= t.template.staged;
     }
 }
 
@@ -908,6 +913,7 @@ fn build(
         review: meta.review,
         notes: meta.notes.clone(),
         introduces: meta.introduces.iter().cloned().collect(),
+        staged: meta.staged,
     }
 }
 

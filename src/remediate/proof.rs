@@ -47,7 +47,8 @@ pub struct Proof {
     pub not_cleared: Vec<Item>,
     /// Findings present after that were not there before.
     pub introduced: Vec<Item>,
-    /// Of the introduced ones, those the bundle declares (staged rollouts).
+    /// Of the introduced ones, those the bundle declares (staged rollouts, pods that leave
+    /// the host network and come under network checks).
     pub expected: usize,
     /// Changes that could not be merged (a JSON patch whose test failed, an object that
     /// already exists).

@@ -217,6 +217,10 @@ pub struct Template {
     /// Checks whose findings this remediation knowingly introduces (a staged rollout).
     #[serde(default)]
     pub introduces: Vec<String>,
+    /// Whether the findings it addresses stay open until a reviewer tightens it (a policy
+    /// created in Warn/Audit mode).
+    #[serde(default)]
+    pub staged: bool,
     /// A value to set at the finding's path.
     #[serde(default)]
     pub set: Option<Value>,
@@ -433,7 +437,9 @@ mod tests {
     #[test]
     fn every_fixable_check_has_a_template_and_every_template_a_fixable_check() {
         for c in crate::checks::CHECKS {
-            let has = all().iter().any(|t| t.template.fixes.iter().any(|f| f == c.id));
+            let has = all()
+                .iter()
+                .any(|t| t.template.fixes.iter().any(|f| f == c.id));
             // Encryption is fixed by hand (a host file and steps): templates, never fixable.
             if c.area == crate::model::Area::Encryption {
                 assert!(!c.fixable, "{}", c.id);

@@ -10,7 +10,7 @@ use kubeharden::source::demo;
 use std::fmt::Write;
 use std::path::PathBuf;
 
-fn fixture_files(id: &str, prefix: &str) -> Vec<PathBuf> {
+pub(crate) fn fixture_files(id: &str, prefix: &str) -> Vec<PathBuf> {
     let dir = fixtures().join("checks").join(id);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -27,7 +27,7 @@ fn fixture_files(id: &str, prefix: &str) -> Vec<PathBuf> {
 
 /// Per-check fixture settings (`settings.yaml` beside the fixtures): a config, whether the
 /// input is a cluster, and whether the fixtures are EncryptionConfiguration files.
-fn fixture_settings(id: &str) -> (Settings, bool) {
+pub(crate) fn fixture_settings(id: &str) -> (Settings, bool) {
     let path = fixtures().join("checks").join(id).join("settings.yaml");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return (Settings::default(), false);
@@ -44,6 +44,14 @@ fn fixture_settings(id: &str) -> (Settings, bool) {
 }
 
 fn scan_fixture(id: &str, file: &std::path::Path) -> kubeharden::report::Scan {
+    scan_fixture_with_inventory(id, file).1
+}
+
+/// Scans one fixture with its check's settings; the inventory comes along.
+pub(crate) fn scan_fixture_with_inventory(
+    id: &str,
+    file: &std::path::Path,
+) -> (kubeharden::model::Inventory, kubeharden::report::Scan) {
     let (mut settings, encryption) = fixture_settings(id);
     let loaded = if encryption {
         let text = std::fs::read_to_string(file).unwrap();
@@ -55,17 +63,17 @@ fn scan_fixture(id: &str, file: &std::path::Path) -> kubeharden::report::Scan {
         load_files(&[file])
     };
     let cluster = settings.cluster;
-    let (_, mut scan) = engine::evaluate_with(loaded, &[], false, &settings).unwrap();
+    let (mut inv, mut scan) = engine::evaluate_with(loaded, &[], false, &settings).unwrap();
     if cluster {
         // evaluate_with derives `cluster` from the source; fixtures on disk stand for a cluster here.
-        let inv = kubeharden::model::Inventory::new(if encryption {
+        inv = kubeharden::model::Inventory::new(if encryption {
             Vec::new()
         } else {
             load_files(&[file]).objects
         });
         scan.results = kubeharden::checks::run(&inv, &[], &settings);
     }
-    scan
+    (inv, scan)
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod hostile;
 mod live;
 mod pss;
 mod rbac;
+mod remediate;
 mod sources;
 mod tui;
 mod util;
