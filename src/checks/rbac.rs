@@ -196,7 +196,8 @@ rbac_check!(
     "Wildcard in RBAC verbs, resources or API groups",
     "A * in a bound rule grants every present and future verb, resource or API group, including CRDs installed later. * on both verbs and resources is cluster-admin under another name. Namespaced grants are one severity lower.",
     ["CIS Kubernetes Benchmark 5.1.3"],
-    wildcards
+    wildcards,
+    fixable = true
 );
 rbac_check!(
     ANONYMOUS,
@@ -343,6 +344,15 @@ fn wildcards(inv: &Inventory, _: &Settings) -> Outcome {
         false,
         Rule::has_wildcard,
     );
+    // kubeharden rewrites a wildcard role to explicit rules when it may (not built-in, not
+    // aggregated, only built-in API groups under a wildcard).
+    for h in &mut out.hits {
+        let fixable = inv
+            .resolve(&h.object)
+            .and_then(|b| rbac::bound_role(inv, b))
+            .is_some_and(|role| rbac::explicit_rules(role).is_ok());
+        h.fixable = Some(fixable);
+    }
     // * on verbs and resources is cluster-admin under another name.
     for h in &mut out.hits {
         if h.message.contains("(* on ") && h.message.contains("/*)") {

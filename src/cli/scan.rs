@@ -125,7 +125,11 @@ fn with_bundle(
     let declared = bundle
         .remediations
         .iter()
-        .flat_map(|r| r.introduces.iter().cloned())
+        .flat_map(|r| {
+            r.introduces
+                .iter()
+                .map(|c| (c.clone(), r.target.namespace.clone()))
+        })
         .collect();
     let mut reasons = std::collections::HashMap::new();
     for r in bundle

@@ -383,6 +383,19 @@ impl<'a> Planner<'a> {
             entry.1.add(t, Some(f));
             return Ok(());
         }
+        if tpl.explicit_rules {
+            let binding = self.live(f)?;
+            let role = crate::model::rbac::bound_role(self.inv, binding)
+                .ok_or_else(|| format!("the role {} refers to is not in the source", f.object))?;
+            let rules = crate::model::rbac::explicit_rules(role)?;
+            let current = role.raw.get("rules").cloned().unwrap_or(Value::Null);
+            let ops = vec![
+                json!({"op": "test", "path": "/rules", "value": current}),
+                json!({"op": "replace", "path": "/rules", "value": rules}),
+            ];
+            self.patch(&role.id, ops, t, f);
+            return Ok(());
+        }
         if !tpl.objects.is_empty() {
             let params = self.params_for_objects(f, t)?;
             for o in &tpl.objects {

@@ -66,10 +66,13 @@ impl Proof {
 /// by check, object and message (a list item moved when another was removed), then by
 /// check, object and path (a count in the message changed). Unpaired findings before are
 /// cleared; unpaired findings after are new.
+/// `declared` holds the checks a bundle's remediations knowingly raise, with the namespace
+/// of the remediation's target (`None`: a cluster-scoped target, whose consequences may show
+/// anywhere).
 pub fn prove(
     before: &[Finding],
     after: &[Finding],
-    declared: &BTreeSet<String>,
+    declared: &BTreeSet<(String, Option<String>)>,
     reasons: &HashMap<String, String>,
     failed_changes: Vec<String>,
 ) -> Proof {
@@ -123,9 +126,15 @@ pub fn prove(
     }
     for (j, f) in after.iter().enumerate() {
         if !a_used[j] {
-            let note = declared.contains(f.check).then(|| {
-                "expected: the bundle stages this (Warn/Audit first); tighten after review"
-                    .to_string()
+            let ns = f
+                .object
+                .namespace
+                .clone()
+                .or_else(|| (f.object.kind == "Namespace").then(|| f.object.name.clone()));
+            let is_declared = declared.contains(&(f.check.to_string(), None))
+                || (ns.is_some() && declared.contains(&(f.check.to_string(), ns)));
+            let note = is_declared.then(|| {
+                "declared by the remediation that causes it (see the bundle README)".to_string()
             });
             if note.is_some() {
                 proof.expected += 1;

@@ -149,6 +149,10 @@ pub static FILES: &[(&str, &str)] = &[
         include_str!("../../remediations/KH-NET-009.yaml"),
     ),
     (
+        "KH-RBAC-001",
+        include_str!("../../remediations/KH-RBAC-001.yaml"),
+    ),
+    (
         "KH-RBAC-002",
         include_str!("../../remediations/KH-RBAC-002.yaml"),
     ),
@@ -236,6 +240,9 @@ pub struct Template {
     /// A host file.
     #[serde(default)]
     pub file: Option<HostFile>,
+    /// Rewrite the wildcard rules of the role a binding refers to as explicit rules.
+    #[serde(default)]
+    pub explicit_rules: bool,
 }
 
 /// A template with its name and file text.
@@ -398,6 +405,7 @@ mod tests {
                 !t.template.objects.is_empty(),
                 t.template.remove.is_some(),
                 t.template.file.is_some(),
+                t.template.explicit_rules,
             ];
             // One action; a removal may come with the objects that replace what it removes.
             let n = actions.iter().filter(|a| **a).count();
