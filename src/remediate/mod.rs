@@ -288,6 +288,21 @@ impl<'a> Planner<'a> {
 
     fn finding(&mut self, f: &Finding) {
         let templates = templates_for(f);
+        // Host files (encryption) change no object; anything else on a Pod that a missing
+        // controller owns would be undone by that controller.
+        let host_only = templates.iter().all(|t| t.template.file.is_some());
+        if f.object.kind == "Pod" && !host_only {
+            if let Some(owner) = self.live(f).ok().and_then(Object::controller_owner) {
+                self.unfixed(
+                    f,
+                    format!(
+                        "the Pod is owned by {} {}, which is not in the source: fix the owner's pod template",
+                        owner.kind, owner.name
+                    ),
+                );
+                return;
+            }
+        }
         if templates.is_empty() {
             self.unfixed(f, "no remediation template for this check");
             return;
@@ -912,6 +927,17 @@ fn build(
     file: Option<String>,
     meta: &Meta,
 ) -> Remediation {
+    let mut notes = meta.notes.clone();
+    let mut unattended = meta.unattended;
+    if target.kind == "Pod" && matches!(form, Form::ServerSideApply | Form::JsonPatch) {
+        // The API server refuses most changes to a running Pod's spec.
+        notes.push(
+            "A Pod's spec is immutable once created: apply this to the manifest the Pod comes \
+             from and recreate the Pod (or give it a controller)."
+                .to_string(),
+        );
+        unattended = false;
+    }
     Remediation {
         target,
         form,
@@ -922,9 +948,9 @@ fn build(
         templates: meta.templates.iter().cloned().collect(),
         titles: meta.titles.clone(),
         risks: meta.risks.clone(),
-        unattended: meta.unattended,
+        unattended,
         review: meta.review,
-        notes: meta.notes.clone(),
+        notes,
         introduces: meta.introduces.iter().cloned().collect(),
         staged: meta.staged,
     }
