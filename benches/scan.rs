@@ -1,4 +1,5 @@
-//! Benchmarks (divan): parse, index, check and report on synthetic clusters of about
+//! Benchmarks (divan): parse, index, check, remediate, bundle rendering and report on
+//! synthetic clusters of about
 //! 1,000, 10,000 and 100,000 objects. Run with `cargo bench --bench scan`; figures in
 //! BENCHMARKS.md. Not part of the tests.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -97,6 +98,28 @@ fn report_json(bencher: divan::Bencher, namespaces: usize) {
         results,
     };
     bencher.bench(|| kubeharden::report::json(&scan));
+}
+
+/// Plans the remediations for every finding (the work of `fix` between scan and writing).
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn remediate(bencher: divan::Bencher, namespaces: usize) {
+    let inv = Inventory::new(objects(namespaces));
+    let results = checks::run(&inv, &[], &Settings::default());
+    let opts = kubeharden::remediate::Options::default();
+    bencher.bench(|| kubeharden::remediate::plan(&inv, &results.findings, &opts));
+}
+
+/// Renders the bundle files (YAML, README with a diff per change, manifest with checksums).
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn bundle_render(bencher: divan::Bencher, namespaces: usize) {
+    let inv = Inventory::new(objects(namespaces));
+    let results = checks::run(&inv, &[], &Settings::default());
+    let plan = kubeharden::remediate::plan(
+        &inv,
+        &results.findings,
+        &kubeharden::remediate::Options::default(),
+    );
+    bencher.bench(|| kubeharden::bundle::render(&plan, &inv, &results.findings, "bench"));
 }
 
 /// One frame of the findings table with 100,000 findings (the target is under 16 ms).

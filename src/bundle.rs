@@ -464,16 +464,34 @@ pub fn write(dir: &Path, rendered: &Rendered, force: bool) -> anyhow::Result<()>
     let tmp = parent.join(format!(".{base}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = (|| -> anyhow::Result<()> {
-        for (rel, text) in &rendered.files {
-            let path = tmp.join(rel);
-            if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p)
-                    .with_context(|| format!("{}: cannot create the folder", p.display()))?;
-            }
-            std::fs::write(&path, text)
-                .with_context(|| format!("{}: cannot write", path.display()))?;
+        let dirs: std::collections::BTreeSet<PathBuf> = rendered
+            .files
+            .iter()
+            .filter_map(|(rel, _)| tmp.join(rel).parent().map(Path::to_path_buf))
+            .collect();
+        for d in dirs {
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("{}: cannot create the folder", d.display()))?;
         }
-        Ok(())
+        // Big bundles are tens of thousands of small files: write them on two threads.
+        let half = rendered.files.len().div_ceil(2);
+        let write_all = |files: &[(String, String)]| -> anyhow::Result<()> {
+            for (rel, text) in files {
+                let path = tmp.join(rel);
+                std::fs::write(&path, text)
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+            }
+            Ok(())
+        };
+        let (first, second) = rendered.files.split_at(half);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| write_all(second));
+            let mine = write_all(first);
+            let theirs = other
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer thread stopped")));
+            mine.and(theirs)
+        })
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -109,12 +109,17 @@ fn with_bundle(
     use crate::remediate::{self, proof};
     let bundle = crate::bundle::read(dir)?;
     let mut objects = inventory.objects().to_vec();
-    let mut failed = Vec::new();
-    for (e, r) in bundle.manifest.patches.iter().zip(&bundle.remediations) {
-        if let Err(reason) = remediate::apply_local(&mut objects, r) {
-            failed.push(format!("{}: {reason}", e.file));
-        }
-    }
+    let failed: Vec<String> = remediate::apply_all(&mut objects, &bundle.remediations)
+        .into_iter()
+        .map(|(i, reason)| {
+            let file = bundle
+                .manifest
+                .patches
+                .get(i)
+                .map_or("?", |e| e.file.as_str());
+            format!("{file}: {reason}")
+        })
+        .collect();
     let after_inv = Inventory::new(objects);
     let mut settings = settings.clone();
     settings.cluster = matches!(
