@@ -929,13 +929,16 @@ fn build(
 ) -> Remediation {
     let mut notes = meta.notes.clone();
     let mut unattended = meta.unattended;
-    if target.kind == "Pod" && matches!(form, Form::ServerSideApply | Form::JsonPatch) {
-        // The API server refuses most changes to a running Pod's spec.
-        notes.push(
-            "A Pod's spec is immutable once created: apply this to the manifest the Pod comes \
-             from and recreate the Pod (or give it a controller)."
-                .to_string(),
-        );
+    if matches!(target.kind.as_str(), "Pod" | "Job")
+        && matches!(form, Form::ServerSideApply | Form::JsonPatch)
+    {
+        // The API server refuses most changes to a running Pod's spec and to a Job's
+        // pod template.
+        notes.push(format!(
+            "A {}'s pod spec is immutable once created: apply this to the manifest it comes \
+             from and recreate it (or give it a controller).",
+            target.kind
+        ));
         unattended = false;
     }
     Remediation {
