@@ -4,6 +4,7 @@
 //! [`model::Inventory`] indexes them, [`checks`] turn the inventory into findings and area
 //! scores, and [`report`] or the [`tui`] show them. `model`, `checks` and `report` are pure.
 
+pub mod apply;
 pub mod bundle;
 pub mod checks;
 pub mod cli;

@@ -30,6 +30,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Some(Command::Scan(args)) => cli::scan::run(&cli.source, &cli.checks, args),
         Some(Command::Fix(args)) => cli::fix::run(&cli.source, &cli.checks, args),
+        Some(Command::Apply(args)) => cli::apply::run_apply(&cli.source, args),
+        Some(Command::Rollback(args)) => cli::apply::run_rollback(&cli.source, args),
+        Some(Command::Rbac) => Ok(cli::apply::run_rbac()),
         Some(Command::Checks { format }) => {
             let text = kubeharden::cli::checks_listing(*format);
             let mut out = std::io::stdout().lock();

@@ -17,6 +17,21 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
+/// [`sanitize`] line by line: newlines are kept, every other control character escaped.
+pub fn sanitize_multiline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for line in s.split_inclusive('\n') {
+        match line.strip_suffix('\n') {
+            Some(l) => {
+                out.push_str(&sanitize(l));
+                out.push('\n');
+            }
+            None => out.push_str(&sanitize(line)),
+        }
+    }
+    out
+}
+
 fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

@@ -1,5 +1,6 @@
 //! Command-line interface: flags (kubectl conventions), subcommands, exit codes.
 
+pub mod apply;
 pub mod fix;
 pub mod scan;
 
@@ -183,6 +184,21 @@ pub enum Command {
     /// README) or `kubeharden apply`. Prove it offline with `scan --with-bundle DIR`.
     /// Exit codes: 0 written, 2 an error (nothing written).
     Fix(FixArgs),
+    /// Apply a bundle to the live cluster of the kubeconfig context, change by change:
+    /// backup, server-side dry run (diff and warnings shown), confirmation, write, read
+    /// back and re-check. Resumes where a previous run stopped (BUNDLE/apply-log.jsonl).
+    ///
+    /// Exit codes: 0 done, 1 a change failed, 2 an error, 3 not confirmed (no terminal
+    /// and no --yes: dry runs only, nothing written).
+    Apply(ApplyArgs),
+    /// Undo the changes of a bundle that `apply` made, newest first, from BUNDLE/backup:
+    /// dry run, confirmation, then the restore (objects the bundle created are deleted).
+    ///
+    /// Exit codes as for apply.
+    Rollback(RollbackArgs),
+    /// Print the ClusterRoles kubeharden needs: read-only for scan, and the extra verbs of
+    /// apply and rollback.
+    Rbac,
     /// List every check: ID, area, severity, title (markdown: the docs/checks.md catalogue).
     Checks {
         /// Output format.
@@ -216,6 +232,40 @@ pub struct ScanArgs {
     /// finding it does not declare.
     #[arg(long, value_name = "DIR")]
     pub with_bundle: Option<PathBuf>,
+}
+
+/// Flags of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The bundle folder written by `kubeharden fix`.
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Confirm every change without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Stop after the server-side dry run of every change: nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these changes, by number (comma-separated), e.g. 1,4,7.
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    pub only: Vec<usize>,
+    /// Take over fields another field manager owns (server-side apply force).
+    #[arg(long)]
+    pub force_conflicts: bool,
+}
+
+/// Flags of `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The bundle folder whose applied changes to undo.
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Confirm every restore without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Stop after the server-side dry runs: nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Flags of `fix`.

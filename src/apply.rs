@@ -1,0 +1,1545 @@
+//! Applying a bundle to a live cluster, and rolling it back.
+//!
+//! For every change, in the bundle's order: read the live object and back it up, send the
+//! change with `dryRun=All` and show what the server would make of it (diff and warnings),
+//! ask, apply for real, read the object back, check that the fields the change set hold,
+//! and re-run the checks on it. Every step is recorded in `apply-log.jsonl`, so a second
+//! run resumes: changes that are applied and still in place are not sent again.
+//!
+//! Requests are built with kube's request builders and sent with `Client::send`, so the
+//! server's status, `Status` body and `Warning` headers all reach the user.
+
+use crate::bundle::{self, FIELD_MANAGER, Loaded};
+use crate::model::{Inventory, ObjRef, Object, Origin};
+use crate::remediate::{Form, Remediation};
+use kube::Client;
+use kube::api::{DeleteParams, DynamicObject, GetParams, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What the user answered for one change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Apply this one.
+    Yes,
+    /// Apply this one and every following one without asking.
+    All,
+    /// Skip this one.
+    Skip,
+    /// Stop here.
+    Quit,
+}
+
+/// Who answers the confirmation questions.
+pub trait Confirm {
+    /// Asked once per change, after its dry run was shown.
+    fn confirm(&mut self, number: usize, target: &ObjRef, context: &str) -> Decision;
+}
+
+/// Confirms everything (`--yes`).
+pub struct AssumeYes;
+
+impl Confirm for AssumeYes {
+    fn confirm(&mut self, _: usize, _: &ObjRef, _: &str) -> Decision {
+        Decision::All
+    }
+}
+
+/// Options of an apply or a rollback run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after the dry runs: nothing is written.
+    pub dry_run: bool,
+    /// Only these change numbers (all when empty).
+    pub only: Vec<usize>,
+    /// Take over fields another field manager owns (server-side apply `force`).
+    pub force_conflicts: bool,
+    /// The kubeconfig context, named in confirmations.
+    pub context: String,
+    /// Delay before the first retry of a read or dry run (doubled each time).
+    pub retry_base: Option<Duration>,
+}
+
+/// How one change ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Written and verified.
+    Applied,
+    /// Applied earlier and still in place: not sent again.
+    AlreadyApplied,
+    /// Dry run only (`--dry-run`).
+    DryRun,
+    /// Not confirmed, or not selected.
+    Skipped,
+    /// Failed; the message says why and what to do.
+    Failed,
+    /// A host file: applied by hand.
+    Manual,
+}
+
+/// The result of one change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Its number in the bundle.
+    pub number: usize,
+    /// Its file.
+    pub file: String,
+    /// The object.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The server's message or ours.
+    pub message: String,
+    /// Warnings the server sent back.
+    pub warnings: Vec<String>,
+}
+
+/// One line of `apply-log.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLine {
+    /// RFC 3339 time.
+    pub time: String,
+    /// `apply` or `rollback`.
+    pub action: String,
+    /// The change's number.
+    pub number: usize,
+    /// Its file.
+    pub file: String,
+    /// `Kind namespace/name`.
+    pub target: String,
+    /// Its form.
+    pub form: String,
+    /// Whether the dry run passed (absent when none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run_ok: Option<bool>,
+    /// Warnings of the dry run or the write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A server answer.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    body: Value,
+    text: String,
+    warnings: Vec<String>,
+    retry_after: Option<Duration>,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The `message` of a `Status` body, or the text.
+    fn message(&self) -> String {
+        self.body
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.text.chars().take(300).collect())
+    }
+
+    fn reason(&self) -> &str {
+        self.body
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// A request to send, kept so that it can be retried.
+struct Call {
+    request: http::Request<Vec<u8>>,
+    verb: &'static str,
+    /// Whether it may be sent again after a 429, a 5xx or a lost connection.
+    idempotent: bool,
+}
+
+/// The API of one target.
+struct Target {
+    resource: ApiResource,
+    namespaced: bool,
+    namespace: Option<String>,
+    name: String,
+}
+
+impl Target {
+    fn request(&self) -> kube::core::Request {
+        let ns = if self.namespaced {
+            self.namespace.as_deref()
+        } else {
+            None
+        };
+        kube::core::Request::new(<DynamicObject as kube::Resource>::url_path(
+            &self.resource,
+            ns,
+        ))
+    }
+
+    /// `deployments.apps in namespace shop`, for messages about permissions.
+    fn describe(&self) -> String {
+        let plural = if self.resource.group.is_empty() {
+            self.resource.plural.clone()
+        } else {
+            format!("{}.{}", self.resource.plural, self.resource.group)
+        };
+        match (&self.namespace, self.namespaced) {
+            (Some(ns), true) => format!("{plural} in namespace {ns}"),
+            _ => format!("{plural} (cluster-scoped)"),
+        }
+    }
+}
+
+/// Sends requests with bounded retries.
+struct Http {
+    client: Client,
+    retry_base: Duration,
+}
+
+impl Http {
+    async fn send(&self, call: &Call) -> Result<Answer, String> {
+        let attempts = if call.idempotent { 4 } else { 1 };
+        let mut delay = self.retry_base;
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
+            let mut req = http::Request::builder()
+                .method(call.request.method().clone())
+                .uri(call.request.uri().clone());
+            for (k, v) in call.request.headers() {
+                req = req.header(k, v);
+            }
+            let req = req
+                .body(kube::client::Body::from(call.request.body().clone()))
+                .map_err(|e| e.to_string())?;
+            match self.client.send(req).await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let warnings = resp
+                        .headers()
+                        .get_all("warning")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .map(warning_text)
+                        .collect();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(10)));
+                    let bytes = resp
+                        .into_body()
+                        .collect_bytes()
+                        .await
+                        .map_err(|e| format!("reading the answer: {e}"))?;
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    let answer = Answer {
+                        status,
+                        body,
+                        text,
+                        warnings,
+                        retry_after,
+                    };
+                    let transient = status == 429 || (500..=504).contains(&status);
+                    if transient && attempt + 1 < attempts {
+                        if let Some(d) = answer.retry_after {
+                            delay = delay.max(d);
+                        }
+                        last = format!("{} {}", status, answer.message());
+                        continue;
+                    }
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    last = crate::text::sanitize(&e.to_string());
+                    if attempt + 1 >= attempts {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(format!("{} failed: {last}", call.verb))
+    }
+}
+
+/// `299 - "text"` → `text`.
+fn warning_text(h: &str) -> String {
+    let t = h.trim();
+    let t = t
+        .split_once(" - ")
+        .map_or(t, |(_, rest)| rest)
+        .trim()
+        .trim_matches('"');
+    crate::text::sanitize(t)
+}
+
+/// Built-in kinds whose resource is known without discovery.
+fn known_resource(api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let mut table: Vec<(&str, &str, &str, bool)> = crate::source::live::KINDS
+        .iter()
+        .map(|k| (k.group, k.kind, k.plural, k.namespaced))
+        .collect();
+    table.extend([
+        ("", "Service", "services", true),
+        ("", "ConfigMap", "configmaps", true),
+        (
+            "templates.gatekeeper.sh",
+            "ConstraintTemplate",
+            "constrainttemplates",
+            false,
+        ),
+        ("kyverno.io", "ClusterPolicy", "clusterpolicies", false),
+        ("kyverno.io", "Policy", "policies", true),
+    ]);
+    let (_, kind, plural, namespaced) = table
+        .into_iter()
+        .find(|(g, k, _, _)| *g == group && *k == kind)?;
+    Some((
+        ApiResource {
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            plural: plural.to_string(),
+        },
+        namespaced,
+    ))
+}
+
+async fn target_of(client: &Client, obj: &ObjRef) -> Result<Target, String> {
+    let (resource, namespaced) = match known_resource(&obj.api_version, &obj.kind) {
+        Some(r) => r,
+        None => {
+            let (group, version) = obj
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &obj.api_version));
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, &obj.kind);
+            let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "the server does not serve {} {}: {}",
+                        obj.api_version,
+                        obj.kind,
+                        crate::text::sanitize(&e.to_string())
+                    )
+                })?;
+            (ar, caps.scope == kube::discovery::Scope::Namespaced)
+        }
+    };
+    Ok(Target {
+        resource,
+        namespaced,
+        namespace: obj.namespace.clone(),
+        name: obj.name.clone(),
+    })
+}
+
+/// The object as stored in a backup: no managedFields, no status.
+fn for_backup(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+    }
+    v
+}
+
+/// The backup file of a change.
+pub fn backup_path(dir: &Path, number: usize, target: &ObjRef) -> PathBuf {
+    let name = bundle::file_name(
+        number,
+        &Remediation {
+            target: target.clone(),
+            form: Form::NewObject,
+            body: Value::Null,
+            file: None,
+            checks: vec!["backup".into()],
+            findings: Vec::new(),
+            templates: Vec::new(),
+            titles: Vec::new(),
+            risks: Vec::new(),
+            unattended: false,
+            review: false,
+            notes: Vec::new(),
+            introduces: Vec::new(),
+            staged: false,
+        },
+    );
+    let stem = name.trim_end_matches("-backup.yaml");
+    dir.join("backup").join(format!("{stem}.yaml"))
+}
+
+/// Whether the fields a change sets hold in an object.
+pub fn holds(obj: &Value, r: &Remediation) -> bool {
+    match r.form {
+        Form::ServerSideApply | Form::NewObject => {
+            let merged = crate::diff::merge(obj, &r.body);
+            crate::diff::canonical(&merged) == crate::diff::canonical(obj)
+        }
+        Form::JsonPatch => {
+            let ops = r.body.as_array().cloned().unwrap_or_default();
+            let tested: std::collections::HashMap<&str, &Value> = ops
+                .iter()
+                .filter(|o| o.get("op").and_then(Value::as_str) == Some("test"))
+                .filter_map(|o| Some((o.get("path")?.as_str()?, o.get("value")?)))
+                .collect();
+            ops.iter().all(|o| {
+                let path = o.get("path").and_then(Value::as_str).unwrap_or("");
+                match o.get("op").and_then(Value::as_str) {
+                    Some("replace") | Some("add") => obj.pointer(path) == o.get("value"),
+                    // Gone, or something else in its place.
+                    Some("remove") => {
+                        obj.pointer(path).is_none()
+                            || tested.get(path).copied() != obj.pointer(path)
+                    }
+                    _ => true,
+                }
+            })
+        }
+        Form::HostFile => false,
+    }
+}
+
+/// The log of a bundle.
+pub fn read_log(dir: &Path) -> Vec<LogLine> {
+    std::fs::read_to_string(dir.join("apply-log.jsonl"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Changes applied and not rolled back since, by number.
+pub fn applied_numbers(log: &[LogLine]) -> std::collections::BTreeSet<usize> {
+    let mut set = std::collections::BTreeSet::new();
+    for l in log {
+        match (l.action.as_str(), &l.outcome) {
+            ("apply", Outcome::Applied | Outcome::AlreadyApplied) => {
+                set.insert(l.number);
+            }
+            ("rollback", Outcome::Applied | Outcome::AlreadyApplied) => {
+                set.remove(&l.number);
+            }
+            _ => {}
+        }
+    }
+    set
+}
+
+struct Logger {
+    file: std::fs::File,
+}
+
+impl Logger {
+    fn open(dir: &Path) -> Result<Logger, String> {
+        let path = dir.join("apply-log.jsonl");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map(|file| Logger { file })
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn write(&mut self, line: &LogLine) {
+        if let Ok(text) = serde_json::to_string(line) {
+            let _ = writeln!(self.file, "{text}");
+            let _ = self.file.flush();
+        }
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// What a change does, as the dry run showed it.
+struct DryRun {
+    result: Value,
+    warnings: Vec<String>,
+}
+
+/// Explains a failed answer: what happened and what to do.
+fn explain(answer: &Answer, verb: &str, target: &Target, r: &Remediation) -> String {
+    let msg = crate::text::sanitize(&answer.message());
+    match answer.status {
+        401 => format!("unauthorized: the credentials were rejected ({msg})"),
+        403 => format!(
+            "forbidden: kubeharden needs `{verb}` on {} (see `kubeharden rbac`); {msg}",
+            target.describe()
+        ),
+        404 => format!(
+            "{} no longer exists (deleted since the bundle was written): {msg}",
+            r.target
+        ),
+        409 if answer.reason() == "AlreadyExists" => {
+            format!("{} already exists: {msg}", r.target)
+        }
+        409 => {
+            let causes: Vec<String> = answer
+                .body
+                .pointer("/details/causes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{} ({})",
+                        c.get("field").and_then(Value::as_str).unwrap_or("?"),
+                        c.get("message").and_then(Value::as_str).unwrap_or("")
+                    )
+                })
+                .collect();
+            format!(
+                "conflict: another field manager owns {}; re-run with --force-conflicts to take \
+                 the fields over, or edit the change: {msg}",
+                if causes.is_empty() {
+                    "fields this change sets".to_string()
+                } else {
+                    crate::text::sanitize(&causes.join(", "))
+                }
+            )
+        }
+        422 => format!(
+            "invalid: {msg}\n  the change was:\n{}",
+            serde_yaml::to_string(&r.body)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        s => format!("{s} {}: {msg}", answer.reason()),
+    }
+}
+
+/// Builds the write request of a change.
+fn write_call(t: &Target, r: &Remediation, dry_run: bool, force: bool) -> Result<Call, String> {
+    let req = t.request();
+    let err = |e: kube::core::request::Error| e.to_string();
+    Ok(match r.form {
+        Form::ServerSideApply => Call {
+            request: req
+                .patch(
+                    &t.name,
+                    &PatchParams {
+                        dry_run,
+                        force,
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        field_validation: None,
+                    },
+                    &Patch::Apply(&r.body),
+                )
+                .map_err(err)?,
+            verb: "patch",
+            idempotent: true,
+        },
+        Form::JsonPatch => {
+            let patch: json_patch::Patch =
+                serde_json::from_value(r.body.clone()).map_err(|e| e.to_string())?;
+            Call {
+                request: req
+                    .patch(
+                        &t.name,
+                        &PatchParams {
+                            dry_run,
+                            force: false,
+                            field_manager: Some(FIELD_MANAGER.into()),
+                            field_validation: None,
+                        },
+                        &Patch::<()>::Json(patch),
+                    )
+                    .map_err(err)?,
+                verb: "patch",
+                // A dry run may be repeated; a real JSON patch may have landed before the
+                // connection broke, and its tests would then fail: not retried.
+                idempotent: dry_run,
+            }
+        }
+        Form::NewObject => Call {
+            request: req
+                .create(
+                    &PostParams {
+                        dry_run,
+                        field_manager: Some(FIELD_MANAGER.into()),
+                    },
+                    serde_json::to_vec(&r.body).map_err(|e| e.to_string())?,
+                )
+                .map_err(err)?,
+            verb: "create",
+            idempotent: dry_run,
+        },
+        Form::HostFile => return Err("a host file is applied by hand".into()),
+    })
+}
+
+fn get_call(t: &Target) -> Result<Call, String> {
+    Ok(Call {
+        request: t
+            .request()
+            .get(&t.name, &GetParams::default())
+            .map_err(|e| e.to_string())?,
+        verb: "get",
+        idempotent: true,
+    })
+}
+
+/// Prints to the user's stream (stderr for progress, or a test buffer).
+pub type Out<'a> = &'a mut dyn std::io::Write;
+
+/// The findings of a change's checks that remain on an object, checked on the object alone.
+fn remaining(obj: &Value, r: &Remediation) -> Vec<String> {
+    let Ok(o) = Object::from_value(obj.clone(), Origin::Cluster) else {
+        return Vec::new();
+    };
+    let inv = Inventory::new(vec![o]);
+    let settings = crate::checks::Settings {
+        cluster: false,
+        ..crate::checks::Settings::default()
+    };
+    crate::checks::run(&inv, &[], &settings)
+        .findings
+        .into_iter()
+        .filter(|f| f.object == r.target && r.checks.iter().any(|c| c == f.check))
+        .map(|f| f.key())
+        .collect()
+}
+
+/// Applies a bundle. Returns one report per change; the caller turns them into a summary
+/// and an exit code.
+pub async fn apply(
+    client: Client,
+    bundle: &Loaded,
+    opts: &RunOptions,
+    confirm: &mut dyn Confirm,
+    stop: Arc<AtomicBool>,
+    out: Out<'_>,
+) -> Result<Vec<Report>, String> {
+    let http = Http {
+        client: client.clone(),
+        retry_base: opts.retry_base.unwrap_or(Duration::from_millis(250)),
+    };
+    let mut log = Logger::open(&bundle.dir)?;
+    let previous = applied_numbers(&read_log(&bundle.dir));
+    let mut reports = Vec::new();
+    let mut all = false;
+    let mut quit = false;
+    for (e, r) in bundle.manifest.patches.iter().zip(&bundle.remediations) {
+        let mut report = Report {
+            number: e.number,
+            file: e.file.clone(),
+            target: r.target.to_string(),
+            outcome: Outcome::Skipped,
+            message: String::new(),
+            warnings: Vec::new(),
+        };
+        let mut line = LogLine {
+            time: now(),
+            action: "apply".into(),
+            number: e.number,
+            file: e.file.clone(),
+            target: r.target.to_string(),
+            form: r.form.key().into(),
+            dry_run_ok: None,
+            warnings: Vec::new(),
+            outcome: Outcome::Skipped,
+            message: String::new(),
+        };
+        let finish = |report: &mut Report,
+                      line: &mut LogLine,
+                      log: &mut Logger,
+                      out: &mut dyn std::io::Write,
+                      outcome: Outcome,
+                      message: String| {
+            report.outcome = outcome.clone();
+            report.message = message.clone();
+            line.outcome = outcome;
+            line.message = message;
+            line.time = now();
+            log.write(line);
+            let _ = writeln!(
+                out,
+                "{:03} {} {}: {:?}{}",
+                report.number,
+                r.form.key(),
+                report.target,
+                report.outcome,
+                if report.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", report.message)
+                }
+            );
+        };
+        if !opts.only.is_empty() && !opts.only.contains(&e.number) {
+            continue;
+        }
+        if quit || stop.load(Ordering::SeqCst) {
+            finish(
+                &mut report,
+                &mut line,
+                &mut log,
+                out,
+                Outcome::Skipped,
+                "stopped before this change".into(),
+            );
+            reports.push(report);
+            continue;
+        }
+        if r.form == Form::HostFile {
+            finish(
+                &mut report,
+                &mut line,
+                &mut log,
+                out,
+                Outcome::Manual,
+                "a file for the control-plane hosts: follow the steps in the bundle's README"
+                    .into(),
+            );
+            reports.push(report);
+            continue;
+        }
+        let target = match target_of(&client, &r.target).await {
+            Ok(t) => t,
+            Err(m) => {
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+        };
+        // 1. The live object, and its backup.
+        let live = match get_call(&target) {
+            Ok(c) => http.send(&c).await,
+            Err(m) => Err(m),
+        };
+        let live = match live {
+            Ok(a) if a.ok() => Some(a.body),
+            Ok(a) if a.status == 404 => None,
+            Ok(a) => {
+                let m = explain(&a, "get", &target, r);
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+            Err(m) => {
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+        };
+        match (&live, r.form) {
+            (None, Form::JsonPatch) => {
+                let m = format!(
+                    "{} no longer exists (deleted since the bundle was written)",
+                    r.target
+                );
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+            (Some(l), _) if previous.contains(&e.number) && holds(l, r) => {
+                finish(
+                    &mut report,
+                    &mut line,
+                    &mut log,
+                    out,
+                    Outcome::AlreadyApplied,
+                    "applied earlier and still in place".into(),
+                );
+                reports.push(report);
+                continue;
+            }
+            (Some(l), Form::NewObject) => {
+                let m = if holds(l, r) {
+                    format!(
+                        "{} already exists with these fields: nothing to do",
+                        r.target
+                    )
+                } else {
+                    format!(
+                        "{} already exists and differs: edit or remove the change",
+                        r.target
+                    )
+                };
+                let outcome = if holds(l, r) {
+                    Outcome::AlreadyApplied
+                } else {
+                    Outcome::Failed
+                };
+                finish(&mut report, &mut line, &mut log, out, outcome, m);
+                reports.push(report);
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(l) = &live {
+            if r.target.kind != "Secret" {
+                let path = backup_path(&bundle.dir, e.number, &r.target);
+                let written = path
+                    .parent()
+                    .map(std::fs::create_dir_all)
+                    .transpose()
+                    .and_then(|_| {
+                        std::fs::write(
+                            &path,
+                            serde_yaml::to_string(&for_backup(l)).unwrap_or_default(),
+                        )
+                    });
+                if let Err(err) = written {
+                    let m = format!("cannot write the backup {}: {err}", path.display());
+                    finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                    reports.push(report);
+                    continue;
+                }
+            }
+        }
+        // 2. The dry run.
+        let dry = match write_call(&target, r, true, opts.force_conflicts) {
+            Ok(c) => http.send(&c).await,
+            Err(m) => Err(m),
+        };
+        let dry = match dry {
+            Ok(a) if a.ok() => DryRun {
+                result: a.body,
+                warnings: a.warnings,
+            },
+            Ok(a) => {
+                line.dry_run_ok = Some(false);
+                line.warnings = a.warnings.clone();
+                report.warnings = a.warnings.clone();
+                let m = format!(
+                    "dry run refused: {}",
+                    explain(&a, write_verb(r), &target, r)
+                );
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+            Err(m) => {
+                line.dry_run_ok = Some(false);
+                finish(
+                    &mut report,
+                    &mut line,
+                    &mut log,
+                    out,
+                    Outcome::Failed,
+                    format!("dry run: {m}"),
+                );
+                reports.push(report);
+                continue;
+            }
+        };
+        line.dry_run_ok = Some(true);
+        line.warnings = dry.warnings.clone();
+        report.warnings = dry.warnings.clone();
+        // 3. What the server would do.
+        let diff = match &live {
+            Some(l) => crate::diff::unified(
+                l,
+                &dry.result,
+                &format!("{} (live)", r.target),
+                &format!("{} (dry run)", r.target),
+            ),
+            None => {
+                let (text, _) = crate::model::yaml::render(&crate::diff::canonical(&dry.result));
+                similar::TextDiff::from_lines("", text.as_str())
+                    .unified_diff()
+                    .header("/dev/null", &format!("{} (dry run: created)", r.target))
+                    .to_string()
+            }
+        };
+        let _ = writeln!(
+            out,
+            "\n{:03} {} {} — dry run:",
+            e.number,
+            r.form.key(),
+            r.target
+        );
+        let _ = write!(
+            out,
+            "{}",
+            if diff.is_empty() {
+                "  (no change)\n".to_string()
+            } else {
+                crate::text::sanitize_multiline(&diff)
+            }
+        );
+        for w in &dry.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+        if opts.dry_run {
+            finish(
+                &mut report,
+                &mut line,
+                &mut log,
+                out,
+                Outcome::DryRun,
+                "dry run passed; nothing written".into(),
+            );
+            reports.push(report);
+            continue;
+        }
+        // 4. Confirmation.
+        if !all {
+            match confirm.confirm(e.number, &r.target, &opts.context) {
+                Decision::Yes => {}
+                Decision::All => all = true,
+                Decision::Skip => {
+                    finish(
+                        &mut report,
+                        &mut line,
+                        &mut log,
+                        out,
+                        Outcome::Skipped,
+                        "not confirmed".into(),
+                    );
+                    reports.push(report);
+                    continue;
+                }
+                Decision::Quit => {
+                    quit = true;
+                    finish(
+                        &mut report,
+                        &mut line,
+                        &mut log,
+                        out,
+                        Outcome::Skipped,
+                        "stopped at the user's request".into(),
+                    );
+                    reports.push(report);
+                    continue;
+                }
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            finish(
+                &mut report,
+                &mut line,
+                &mut log,
+                out,
+                Outcome::Skipped,
+                "stopped (Ctrl-C) before this change".into(),
+            );
+            reports.push(report);
+            continue;
+        }
+        // 5. The write, then verification.
+        let wrote = match write_call(&target, r, false, opts.force_conflicts) {
+            Ok(c) => http.send(&c).await,
+            Err(m) => Err(m),
+        };
+        match wrote {
+            Ok(a) if a.ok() => {
+                report.warnings.extend(a.warnings.clone());
+                line.warnings.extend(a.warnings);
+            }
+            Ok(a) => {
+                let m = explain(&a, write_verb(r), &target, r);
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+            Err(m) => {
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
+        }
+        let after = match get_call(&target) {
+            Ok(c) => http.send(&c).await,
+            Err(m) => Err(m),
+        };
+        let message = match after {
+            Ok(a) if a.ok() && holds(&a.body, r) => {
+                let left = remaining(&a.body, r);
+                if left.is_empty() {
+                    "applied; read back: the fields hold, its findings are gone".to_string()
+                } else {
+                    format!("applied; still reported on the object: {}", left.join(", "))
+                }
+            }
+            Ok(a) if a.ok() => "applied, but reading it back shows other values: another controller may have changed it".to_string(),
+            Ok(a) => format!("applied; reading it back answered {}", a.status),
+            Err(m) => format!("applied; reading it back failed: {m}"),
+        };
+        finish(
+            &mut report,
+            &mut line,
+            &mut log,
+            out,
+            Outcome::Applied,
+            message,
+        );
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn write_verb(r: &Remediation) -> &'static str {
+    match r.form {
+        Form::NewObject => "create",
+        _ => "patch",
+    }
+}
+
+/// The change that undoes an applied change, from its backup: server-side apply of the
+/// backed-up values of the fields the change set (fields absent from the backup are then
+/// removed, as kubeharden owned them), the inverse JSON patch guarded by tests on the values
+/// the change wrote, or a delete of an object the change created.
+pub fn inverse(r: &Remediation, backup: Option<&Value>) -> Result<Remediation, String> {
+    let mut inv = r.clone();
+    match r.form {
+        Form::NewObject => {}
+        Form::ServerSideApply => {
+            let backup = backup.ok_or("no backup of the object")?;
+            let mut restore = crate::remediate::edit::identity(&r.target);
+            for (path, _) in leaves(&r.body, String::new()) {
+                if path.starts_with("/apiVersion")
+                    || path.starts_with("/kind")
+                    || path == "/metadata/name"
+                    || path == "/metadata/namespace"
+                {
+                    continue;
+                }
+                if let Some(v) = backup.pointer(&path) {
+                    restore = crate::diff::merge(&restore, &tree_at(&path, v.clone()));
+                }
+            }
+            inv.body = restore;
+        }
+        Form::JsonPatch => {
+            let backup = backup.ok_or("no backup of the object")?;
+            let ops = r.body.as_array().cloned().unwrap_or_default();
+            let mut out = Vec::new();
+            for op in ops.iter().rev() {
+                let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+                match op.get("op").and_then(Value::as_str) {
+                    Some("replace") => {
+                        out.push(json!({"op": "test", "path": path, "value": op.get("value")}));
+                        match backup.pointer(path) {
+                            Some(v) => out.push(json!({"op": "replace", "path": path, "value": v})),
+                            None => out.push(json!({"op": "remove", "path": path})),
+                        }
+                    }
+                    Some("add") => {
+                        out.push(json!({"op": "test", "path": path, "value": op.get("value")}));
+                        out.push(json!({"op": "remove", "path": path}));
+                    }
+                    Some("remove") => {
+                        let v = backup
+                            .pointer(path)
+                            .ok_or_else(|| format!("the backup has nothing at {path}"))?;
+                        out.push(json!({"op": "add", "path": path, "value": v}));
+                    }
+                    _ => {}
+                }
+            }
+            inv.body = Value::Array(out);
+        }
+        Form::HostFile => return Err("a host file is undone by hand".into()),
+    }
+    Ok(inv)
+}
+
+/// Leaf JSON pointers of a tree (lists are leaves: they are replaced whole or merged by key).
+fn leaves(v: &Value, prefix: String) -> Vec<(String, Value)> {
+    match v {
+        Value::Object(m) if !m.is_empty() => m
+            .iter()
+            .flat_map(|(k, c)| {
+                leaves(
+                    c,
+                    format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")),
+                )
+            })
+            .collect(),
+        _ => vec![(prefix, v.clone())],
+    }
+}
+
+/// `{a: {b: v}}` for `/a/b`.
+fn tree_at(pointer: &str, v: Value) -> Value {
+    pointer
+        .split('/')
+        .skip(1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .fold(v, |acc, k| {
+            let k = k.replace("~1", "/").replace("~0", "~");
+            json!({ k: acc })
+        })
+}
+
+/// Rolls back the changes of a bundle that are applied, in reverse order, from the backups.
+pub async fn rollback(
+    client: Client,
+    bundle: &Loaded,
+    opts: &RunOptions,
+    confirm: &mut dyn Confirm,
+    stop: Arc<AtomicBool>,
+    out: Out<'_>,
+) -> Result<Vec<Report>, String> {
+    let http = Http {
+        client: client.clone(),
+        retry_base: opts.retry_base.unwrap_or(Duration::from_millis(250)),
+    };
+    let applied = applied_numbers(&read_log(&bundle.dir));
+    if applied.is_empty() {
+        let _ = writeln!(
+            out,
+            "nothing to roll back: the log records no applied change"
+        );
+        return Ok(Vec::new());
+    }
+    let mut log = Logger::open(&bundle.dir)?;
+    let mut reports = Vec::new();
+    let mut all = false;
+    let mut quit = false;
+    let pairs: Vec<_> = bundle
+        .manifest
+        .patches
+        .iter()
+        .zip(&bundle.remediations)
+        .filter(|(e, _)| applied.contains(&e.number))
+        .collect();
+    for (e, r) in pairs.into_iter().rev() {
+        let mut report = Report {
+            number: e.number,
+            file: e.file.clone(),
+            target: r.target.to_string(),
+            outcome: Outcome::Skipped,
+            message: String::new(),
+            warnings: Vec::new(),
+        };
+        let mut line = LogLine {
+            time: now(),
+            action: "rollback".into(),
+            number: e.number,
+            file: e.file.clone(),
+            target: r.target.to_string(),
+            form: r.form.key().into(),
+            dry_run_ok: None,
+            warnings: Vec::new(),
+            outcome: Outcome::Skipped,
+            message: String::new(),
+        };
+        let mut done = |outcome: Outcome,
+                        message: String,
+                        report: &mut Report,
+                        line: &mut LogLine,
+                        out: &mut dyn std::io::Write| {
+            report.outcome = outcome.clone();
+            report.message = message.clone();
+            line.outcome = outcome;
+            line.message = message;
+            line.time = now();
+            log.write(line);
+            let _ = writeln!(
+                out,
+                "{:03} rollback {}: {:?} — {}",
+                report.number, report.target, report.outcome, report.message
+            );
+        };
+        if quit || stop.load(Ordering::SeqCst) {
+            done(
+                Outcome::Skipped,
+                "stopped before this change".into(),
+                &mut report,
+                &mut line,
+                out,
+            );
+            reports.push(report);
+            continue;
+        }
+        let target = match target_of(&client, &r.target).await {
+            Ok(t) => t,
+            Err(m) => {
+                done(Outcome::Failed, m, &mut report, &mut line, out);
+                reports.push(report);
+                continue;
+            }
+        };
+        let backup_file = backup_path(&bundle.dir, e.number, &r.target);
+        let backup: Option<Value> = std::fs::read_to_string(&backup_file)
+            .ok()
+            .and_then(|t| serde_yaml::from_str(&t).ok());
+        let undo = match inverse(r, backup.as_ref()) {
+            Ok(u) => u,
+            Err(m) => {
+                done(
+                    Outcome::Failed,
+                    format!("{m} ({})", backup_file.display()),
+                    &mut report,
+                    &mut line,
+                    out,
+                );
+                reports.push(report);
+                continue;
+            }
+        };
+        let call = |dry_run: bool| -> Result<Call, String> {
+            match r.form {
+                Form::NewObject => Ok(Call {
+                    request: target
+                        .request()
+                        .delete(
+                            &target.name,
+                            &DeleteParams {
+                                dry_run,
+                                ..DeleteParams::default()
+                            },
+                        )
+                        .map_err(|e| e.to_string())?,
+                    verb: "delete",
+                    idempotent: true,
+                }),
+                // The inverse of a server-side apply is an apply with force: kubeharden took
+                // these fields, it hands them back.
+                _ => write_call(&target, &undo, dry_run, true),
+            }
+        };
+        let verb = if r.form == Form::NewObject {
+            "delete"
+        } else {
+            "patch"
+        };
+        let dry = match call(true) {
+            Ok(c) => http.send(&c).await,
+            Err(m) => Err(m),
+        };
+        match dry {
+            Ok(a) if a.ok() => {
+                line.dry_run_ok = Some(true);
+                line.warnings = a.warnings.clone();
+                let _ = writeln!(
+                    out,
+                    "\n{:03} rollback {} — dry run passed",
+                    e.number, r.target
+                );
+                if r.form != Form::NewObject {
+                    if let Some(b) = &backup {
+                        let d = crate::diff::unified(
+                            &a.body,
+                            b,
+                            &format!("{} (after rollback)", r.target),
+                            &format!("{} (backup)", r.target),
+                        );
+                        if !d.is_empty() {
+                            let _ = write!(
+                                out,
+                                "  differs from the backup outside this change's fields:\n{}",
+                                crate::text::sanitize_multiline(&d)
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(a) if a.status == 404 && r.form == Form::NewObject => {
+                done(
+                    Outcome::AlreadyApplied,
+                    "already gone".into(),
+                    &mut report,
+                    &mut line,
+                    out,
+                );
+                reports.push(report);
+                continue;
+            }
+            Ok(a) => {
+                line.dry_run_ok = Some(false);
+                let m = format!("dry run refused: {}", explain(&a, verb, &target, &undo));
+                done(Outcome::Failed, m, &mut report, &mut line, out);
+                reports.push(report);
+                continue;
+            }
+            Err(m) => {
+                done(
+                    Outcome::Failed,
+                    format!("dry run: {m}"),
+                    &mut report,
+                    &mut line,
+                    out,
+                );
+                reports.push(report);
+                continue;
+            }
+        }
+        if opts.dry_run {
+            done(
+                Outcome::DryRun,
+                "dry run passed; nothing written".into(),
+                &mut report,
+                &mut line,
+                out,
+            );
+            reports.push(report);
+            continue;
+        }
+        if !all {
+            match confirm.confirm(e.number, &r.target, &opts.context) {
+                Decision::Yes => {}
+                Decision::All => all = true,
+                Decision::Skip => {
+                    done(
+                        Outcome::Skipped,
+                        "not confirmed".into(),
+                        &mut report,
+                        &mut line,
+                        out,
+                    );
+                    reports.push(report);
+                    continue;
+                }
+                Decision::Quit => {
+                    quit = true;
+                    done(
+                        Outcome::Skipped,
+                        "stopped at the user's request".into(),
+                        &mut report,
+                        &mut line,
+                        out,
+                    );
+                    reports.push(report);
+                    continue;
+                }
+            }
+        }
+        let wrote = match call(false) {
+            Ok(c) => http.send(&c).await,
+            Err(m) => Err(m),
+        };
+        match wrote {
+            Ok(a) if a.ok() || (a.status == 404 && r.form == Form::NewObject) => {
+                let m = if r.form == Form::NewObject {
+                    "deleted the object the bundle created".to_string()
+                } else {
+                    format!("restored from {}", backup_file.display())
+                };
+                done(Outcome::Applied, m, &mut report, &mut line, out);
+            }
+            Ok(a) => {
+                let m = explain(&a, verb, &target, &undo);
+                done(Outcome::Failed, m, &mut report, &mut line, out);
+            }
+            Err(m) => done(Outcome::Failed, m, &mut report, &mut line, out),
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// The minimal RBAC kubeharden needs: a read-only ClusterRole for scanning and one with the
+/// extra verbs `apply` and `rollback` use, as YAML.
+pub fn rbac_yaml() -> String {
+    use crate::source::live::KINDS;
+    let mut read: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for k in KINDS {
+        read.entry(k.group).or_default().push(k.plural);
+    }
+    let read_rules: Vec<Value> = read
+        .iter()
+        .map(|(g, rs)| json!({"apiGroups": [g], "resources": rs, "verbs": ["get", "list"]}))
+        .collect();
+    let write: &[(&str, &[&str], &[&str])] = &[
+        (
+            "",
+            &[
+                "pods",
+                "replicationcontrollers",
+                "serviceaccounts",
+                "namespaces",
+            ],
+            &["get", "patch"],
+        ),
+        (
+            "apps",
+            &["deployments", "statefulsets", "daemonsets", "replicasets"],
+            &["get", "patch"],
+        ),
+        ("batch", &["jobs", "cronjobs"], &["get", "patch"]),
+        (
+            "rbac.authorization.k8s.io",
+            &[
+                "clusterroles",
+                "roles",
+                "clusterrolebindings",
+                "rolebindings",
+            ],
+            &["get", "patch", "create", "delete"],
+        ),
+        (
+            "networking.k8s.io",
+            &["networkpolicies"],
+            &["get", "create", "delete"],
+        ),
+        (
+            "admissionregistration.k8s.io",
+            &[
+                "validatingadmissionpolicies",
+                "validatingadmissionpolicybindings",
+            ],
+            &["get", "patch", "create", "delete"],
+        ),
+    ];
+    let write_rules: Vec<Value> = write
+        .iter()
+        .map(|(g, rs, vs)| json!({"apiGroups": [g], "resources": rs, "verbs": vs}))
+        .collect();
+    let scan = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "kubeharden-scan"},
+        "rules": read_rules,
+    });
+    let apply = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "kubeharden-apply"},
+        "rules": write_rules,
+    });
+    format!(
+        "# The read-only ClusterRole `kubeharden scan` needs. Secrets are requested as metadata\n\
+         # only (PartialObjectMetadataList), but RBAC cannot tell metadata from values: `list`\n\
+         # on secrets would let another client read them. Drop the secrets rule to scan without\n\
+         # it (KH-RBAC and Secret-related checks then see no Secrets).\n\
+         ---\n{}\
+         # The extra verbs `kubeharden apply` and `rollback` use (bind it with kubeharden-scan).\n\
+         # Rewriting a role (KH-RBAC-001) or binding admin (KH-RBAC-002) also needs the user to\n\
+         # hold the permissions granted, or the escalate and bind verbs: RBAC prevents escalation.\n\
+         # Admission policies of Kyverno or Gatekeeper need create/patch on their own kinds.\n\
+         ---\n{}",
+        serde_yaml::to_string(&scan).unwrap_or_default(),
+        serde_yaml::to_string(&apply).unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rem(form: Form, body: Value) -> Remediation {
+        Remediation {
+            target: ObjRef::new("apps/v1", "Deployment", Some("shop"), "web"),
+            form,
+            body,
+            file: None,
+            checks: vec!["KH-POD-101".into()],
+            findings: Vec::new(),
+            templates: Vec::new(),
+            titles: Vec::new(),
+            risks: Vec::new(),
+            unattended: false,
+            review: false,
+            notes: Vec::new(),
+            introduces: Vec::new(),
+            staged: false,
+        }
+    }
+
+    fn live() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"template": {"spec": {
+                "containers": [{"name": "web", "image": "w:1", "securityContext": {"privileged": true}}],
+                "volumes": [{"name": "a", "emptyDir": {}}, {"name": "host", "hostPath": {"path": "/"}}]}}}})
+    }
+
+    #[test]
+    fn a_json_patch_and_its_inverse_round_trip_to_the_backup() {
+        let patch = json!([
+            {"op": "test", "path": "/spec/template/spec/volumes/1", "value": {"name": "host", "hostPath": {"path": "/"}}},
+            {"op": "test", "path": "/spec/template/spec/containers/0/securityContext/privileged", "value": true},
+            {"op": "remove", "path": "/spec/template/spec/volumes/1"},
+            {"op": "replace", "path": "/spec/template/spec/containers/0/securityContext/privileged", "value": false},
+        ]);
+        let r = rem(Form::JsonPatch, patch.clone());
+        let mut after = live();
+        let ops: json_patch::Patch = serde_json::from_value(patch).unwrap();
+        json_patch::patch(&mut after, &ops).unwrap();
+        assert!(holds(&after, &r));
+        assert!(!holds(&live(), &r));
+        let undo = inverse(&r, Some(&live())).unwrap();
+        let ops: json_patch::Patch = serde_json::from_value(undo.body).unwrap();
+        let mut restored = after.clone();
+        json_patch::patch(&mut restored, &ops).unwrap();
+        assert_eq!(restored, live());
+        // The inverse is guarded: it refuses an object changed since.
+        let mut changed = after;
+        changed["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] =
+            json!(true);
+        assert!(json_patch::patch(&mut changed, &ops).is_err());
+    }
+
+    #[test]
+    fn the_inverse_of_an_apply_holds_only_the_backed_up_values_of_its_fields() {
+        let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "b"}},
+            "spec": {"template": {"spec": {"automountServiceAccountToken": false}}}});
+        let mut backup = live();
+        backup["metadata"]["labels"] = json!({"team": "a"});
+        let undo = inverse(&rem(Form::ServerSideApply, body), Some(&backup)).unwrap();
+        assert_eq!(
+            undo.body,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "a"}}})
+        );
+    }
+
+    #[test]
+    fn warnings_lose_their_code_and_quotes() {
+        assert_eq!(
+            warning_text(r#"299 - "would violate PodSecurity "restricted:latest": privileged""#),
+            r#"would violate PodSecurity "restricted:latest": privileged"#
+        );
+    }
+
+    #[test]
+    fn the_log_knows_what_is_applied_and_not_rolled_back() {
+        let line = |action: &str, number, outcome| LogLine {
+            time: String::new(),
+            action: action.into(),
+            number,
+            file: String::new(),
+            target: String::new(),
+            form: String::new(),
+            dry_run_ok: None,
+            warnings: Vec::new(),
+            outcome,
+            message: String::new(),
+        };
+        let log = vec![
+            line("apply", 1, Outcome::Applied),
+            line("apply", 2, Outcome::Failed),
+            line("apply", 3, Outcome::Applied),
+            line("rollback", 3, Outcome::Applied),
+        ];
+        assert_eq!(applied_numbers(&log).into_iter().collect::<Vec<_>>(), [1]);
+    }
+}

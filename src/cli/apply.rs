@@ -1,0 +1,212 @@
+//! `kubeharden apply`, `kubeharden rollback` and `kubeharden rbac`.
+
+use super::{ApplyArgs, EXIT_FINDINGS, EXIT_OK, RollbackArgs, SourceArgs};
+use crate::apply::{self, Confirm, Decision, Outcome, Report, RunOptions};
+use crate::model::ObjRef;
+use crate::source::{SourceInfo, SourceSpec};
+use anyhow::{Context, bail};
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Exit code: the run needs a confirmation that could not be asked (no terminal, no --yes).
+pub const EXIT_NOT_CONFIRMED: u8 = 3;
+
+/// Asks on the terminal.
+struct Prompt;
+
+impl Confirm for Prompt {
+    fn confirm(&mut self, number: usize, target: &ObjRef, context: &str) -> Decision {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "apply {number:03} to {target} in context {context:?}? [y]es, [n]o, [a]ll, [q]uit: "
+        );
+        let _ = err.flush();
+        let mut answer = String::new();
+        match std::io::stdin().lock().read_line(&mut answer) {
+            Ok(0) | Err(_) => Decision::Quit,
+            Ok(_) => match answer.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => Decision::Yes,
+                "a" | "all" => Decision::All,
+                "q" | "quit" => Decision::Quit,
+                _ => Decision::Skip,
+            },
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn cluster_options(source: &SourceArgs) -> anyhow::Result<crate::source::ClusterOptions> {
+    match source.spec() {
+        SourceSpec::Cluster(opts) => Ok(opts),
+        _ => bail!("apply and rollback write to a live cluster: drop --demo and -f"),
+    }
+}
+
+/// Prints the summary and returns the exit code.
+fn summary(reports: &[Report], what: &str) -> u8 {
+    let count = |o: Outcome| reports.iter().filter(|r| r.outcome == o).count();
+    let failed = count(Outcome::Failed);
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "\n{what}: {} applied, {} already in place, {} dry run only, {} skipped, {} failed, {} by hand",
+        count(Outcome::Applied),
+        count(Outcome::AlreadyApplied),
+        count(Outcome::DryRun),
+        count(Outcome::Skipped),
+        failed,
+        count(Outcome::Manual),
+    );
+    for r in reports.iter().filter(|r| r.outcome == Outcome::Failed) {
+        let _ = writeln!(err, "  failed {:03} {}: {}", r.number, r.target, r.message);
+    }
+    if failed > 0 { EXIT_FINDINGS } else { EXIT_OK }
+}
+
+fn ctrl_c_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nkubeharden: stopping after the current change (the log is kept)"
+            );
+        }
+    });
+    stop
+}
+
+fn context_name(info: &SourceInfo) -> String {
+    match info {
+        SourceInfo::Cluster { context, .. } => context.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `kubeharden apply BUNDLE`.
+pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
+    let bundle = crate::bundle::read(&args.bundle)?;
+    if !bundle.edited.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kubeharden: note: edited since written: {}",
+            bundle.edited.join(", ")
+        );
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let opts = cluster_options(source)?;
+    let rt = runtime()?;
+    let conn = rt.block_on(crate::source::live::connect(&opts))?;
+    let stop = ctrl_c_flag(&rt);
+    // Without a terminal and without --yes nothing is confirmed: dry runs only.
+    let unconfirmable = !args.yes && !args.dry_run && !interactive;
+    let run = RunOptions {
+        dry_run: args.dry_run || unconfirmable,
+        only: args.only.clone(),
+        force_conflicts: args.force_conflicts,
+        context: context_name(&conn.info),
+        retry_base: None,
+    };
+    let mut confirm: Box<dyn Confirm> = if args.yes {
+        Box::new(apply::AssumeYes)
+    } else {
+        Box::new(Prompt)
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "kubeharden: applying {} ({} changes) to {}",
+        args.bundle.display(),
+        bundle.remediations.len(),
+        conn.info
+    );
+    let reports = rt
+        .block_on(apply::apply(
+            conn.client,
+            &bundle,
+            &run,
+            confirm.as_mut(),
+            stop,
+            &mut err,
+        ))
+        .map_err(anyhow::Error::msg)?;
+    drop(err);
+    let code = summary(&reports, "apply");
+    if unconfirmable {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kubeharden: not confirmed: no terminal to ask and no --yes; dry runs only, nothing was written"
+        );
+        return Ok(if code == EXIT_OK {
+            EXIT_NOT_CONFIRMED
+        } else {
+            code
+        });
+    }
+    Ok(code)
+}
+
+/// `kubeharden rollback BUNDLE`.
+pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
+    let bundle = crate::bundle::read(&args.bundle)?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let opts = cluster_options(source)?;
+    let rt = runtime()?;
+    let conn = rt.block_on(crate::source::live::connect(&opts))?;
+    let stop = ctrl_c_flag(&rt);
+    let unconfirmable = !args.yes && !args.dry_run && !interactive;
+    let run = RunOptions {
+        dry_run: args.dry_run || unconfirmable,
+        context: context_name(&conn.info),
+        ..RunOptions::default()
+    };
+    let mut confirm: Box<dyn Confirm> = if args.yes {
+        Box::new(apply::AssumeYes)
+    } else {
+        Box::new(Prompt)
+    };
+    let mut err = std::io::stderr().lock();
+    let reports = rt
+        .block_on(apply::rollback(
+            conn.client,
+            &bundle,
+            &run,
+            confirm.as_mut(),
+            stop,
+            &mut err,
+        ))
+        .map_err(anyhow::Error::msg)?;
+    drop(err);
+    let code = summary(&reports, "rollback");
+    if unconfirmable {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kubeharden: not confirmed: no terminal to ask and no --yes; dry runs only, nothing was written"
+        );
+        return Ok(if code == EXIT_OK {
+            EXIT_NOT_CONFIRMED
+        } else {
+            code
+        });
+    }
+    Ok(code)
+}
+
+/// `kubeharden rbac`.
+pub fn run_rbac() -> u8 {
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(apply::rbac_yaml().as_bytes());
+    EXIT_OK
+}
