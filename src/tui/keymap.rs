@@ -15,6 +15,8 @@ pub enum Scope {
     Area,
     /// A finding's detail.
     Detail,
+    /// A finding's remediation.
+    Fix,
 }
 
 impl Scope {
@@ -25,6 +27,7 @@ impl Scope {
             Scope::Overview => "Overview",
             Scope::Area => "Findings table",
             Scope::Detail => "Finding detail",
+            Scope::Fix => "Remediation",
         }
     }
 }
@@ -279,11 +282,32 @@ pub static BINDINGS: &[Binding] = &[
         "previous area",
     ),
     b(
+        &[Key::Char('f')],
+        Action::Remediate,
+        Scope::Area,
+        Some("fix"),
+        "show the remediation of the selected finding",
+    ),
+    b(
+        &[Key::Char('f')],
+        Action::Remediate,
+        Scope::Detail,
+        Some("fix"),
+        "show the remediation of this finding: the change, its risk and the diff",
+    ),
+    b(
         &[Key::Esc],
         Action::Back,
         Scope::Detail,
         Some("back"),
         "back to the findings table",
+    ),
+    b(
+        &[Key::Esc],
+        Action::Back,
+        Scope::Fix,
+        Some("back"),
+        "back to the finding",
     ),
 ];
 

@@ -36,6 +36,8 @@ pub enum Action {
     JumpArea(usize),
     /// Read the source again and re-run the checks.
     Rescan,
+    /// Show the remediation of the selected finding.
+    Remediate,
 }
 
 /// A finished load: the inventory and the scan, and when it finished.

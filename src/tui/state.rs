@@ -19,6 +19,13 @@ pub enum Screen {
         /// Index into `scan.results.findings`.
         finding: usize,
     },
+    /// The remediation of one finding: the changes, their risk, the patch and the diff.
+    Fix {
+        /// The area table the finding belongs to.
+        area: Area,
+        /// Index into `scan.results.findings`.
+        finding: usize,
+    },
 }
 
 impl Screen {
@@ -28,6 +35,7 @@ impl Screen {
             Screen::Overview => Scope::Overview,
             Screen::Area(_) => Scope::Area,
             Screen::Detail { .. } => Scope::Detail,
+            Screen::Fix { .. } => Scope::Fix,
         }
     }
 }
@@ -149,6 +157,21 @@ pub struct AppState {
     pub last_req: u64,
     /// A transient note for the status line.
     pub note: Option<String>,
+    /// The remediation shown on the fix screen, planned when it opens.
+    pub fix: Option<FixView>,
+    /// Scroll of the fix screen, in lines.
+    pub fix_scroll: usize,
+}
+
+/// One finding's remediation, planned for the fix screen.
+#[derive(Debug, Clone)]
+pub struct FixView {
+    /// The finding it was planned for.
+    pub finding: usize,
+    /// The changes, each with its preview.
+    pub changes: Vec<(crate::remediate::Remediation, crate::remediate::Preview)>,
+    /// Why there is no change, when there is none.
+    pub unfixed: Vec<String>,
 }
 
 impl AppState {
@@ -167,6 +190,8 @@ impl AppState {
             rows: 24,
             last_req: 0,
             note: None,
+            fix: None,
+            fix_scroll: 0,
         }
     }
 

@@ -98,8 +98,30 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                 state.screen = Screen::Area(area);
             }
         }
+        Action::Remediate => {
+            let finding = match state.screen {
+                Screen::Detail { finding, area } | Screen::Fix { finding, area } => {
+                    Some((area, finding))
+                }
+                Screen::Area(area) => {
+                    let selected = state.table(area).selected;
+                    state
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.area_findings(area).get(selected).copied())
+                        .map(|f| (area, f))
+                }
+                Screen::Overview => None,
+            };
+            if let Some((area, finding)) = finding {
+                state.fix = state.data.as_ref().map(|d| plan_fix(d, finding));
+                state.fix_scroll = 0;
+                state.screen = Screen::Fix { area, finding };
+            }
+        }
         Action::Back => {
             state.screen = match state.screen {
+                Screen::Fix { area, finding } => Screen::Detail { area, finding },
                 Screen::Detail { area, .. } => Screen::Area(area),
                 Screen::Area(_) | Screen::Overview => Screen::Overview,
             };
@@ -121,10 +143,12 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                     state.detail_scroll = 0;
                 }
             }
-            Screen::Detail { .. } => {}
+            Screen::Detail { .. } | Screen::Fix { .. } => {}
         },
         Action::NextArea | Action::PrevArea => {
-            if let Screen::Area(area) | Screen::Detail { area, .. } = state.screen {
+            if let Screen::Area(area) | Screen::Detail { area, .. } | Screen::Fix { area, .. } =
+                state.screen
+            {
                 let i = Area::ALL.iter().position(|a| *a == area).unwrap_or(0);
                 let n = Area::ALL.len();
                 let next = if action == Action::NextArea {
@@ -180,5 +204,47 @@ fn move_selection(state: &mut AppState, action: Action) {
         Screen::Detail { .. } => {
             state.detail_scroll = state.detail_scroll.saturating_add(delta);
         }
+        Screen::Fix { .. } => {
+            state.fix_scroll = state.fix_scroll.saturating_add_signed(delta).min(100_000);
+        }
+    }
+}
+
+/// Plans the remediation of one finding (pure: the planner reads the loaded inventory).
+fn plan_fix(data: &super::state::Data, finding: usize) -> super::state::FixView {
+    let Some(f) = data.finding(finding) else {
+        return super::state::FixView {
+            finding,
+            changes: Vec::new(),
+            unfixed: vec!["the finding is gone after the rescan".into()],
+        };
+    };
+    let inv = &data.loaded.inventory;
+    let plan = crate::remediate::plan(
+        inv,
+        std::slice::from_ref(f),
+        &crate::remediate::Options::default(),
+    );
+    let mut unfixed: Vec<String> = plan.unfixed.iter().map(|u| u.reason.clone()).collect();
+    if plan.remediations.is_empty() && unfixed.is_empty() {
+        unfixed.push(if f.waived.is_some() {
+            "the finding is waived".to_string()
+        } else {
+            "kubeharden does not fix this check: it needs a human decision (see why it matters)"
+                .to_string()
+        });
+    }
+    let changes = plan
+        .remediations
+        .into_iter()
+        .map(|r| {
+            let p = crate::remediate::preview(inv, &r);
+            (r, p)
+        })
+        .collect();
+    super::state::FixView {
+        finding,
+        changes,
+        unfixed,
     }
 }

@@ -29,6 +29,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: Theme) {
             Screen::Overview => draw_overview(frame, body, state, data, theme),
             Screen::Area(area) => draw_area(frame, body, state, data, area, theme),
             Screen::Detail { finding, .. } => draw_detail(frame, body, state, data, finding, theme),
+            Screen::Fix { finding, .. } => draw_fix(frame, body, state, data, finding, theme),
         },
         (None, LoadState::Failed(message)) => {
             let text = Text::from(vec![
@@ -58,6 +59,7 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
             a.title()
         ),
         Screen::Detail { area, .. } => format!("{} · finding", area.title()),
+        Screen::Fix { area, .. } => format!("{} · remediation", area.title()),
     };
     let line = Line::from(vec![
         Span::styled(
@@ -360,6 +362,117 @@ fn draw_detail(
         .saturating_add(state.detail_scroll)
         .clamp(0, max);
     let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
+}
+
+fn draw_fix(
+    frame: &mut Frame,
+    area: Rect,
+    state: &AppState,
+    data: &Data,
+    index: usize,
+    theme: Theme,
+) {
+    let Some(f) = data.finding(index) else {
+        frame.render_widget(
+            Paragraph::new("This finding is gone after the rescan."),
+            area,
+        );
+        return;
+    };
+    let mut lines: Vec<Line> = vec![
+        Line::styled(
+            format!(
+                "Remediation of {}  {}",
+                f.check,
+                sanitize(&f.object.to_string())
+            ),
+            theme.heading(),
+        ),
+        Line::raw(format!("Finding:  {}", sanitize(&f.message))),
+    ];
+    let view = state.fix.as_ref().filter(|v| v.finding == index);
+    match view {
+        None => lines.push(Line::styled("Planning…", theme.dim())),
+        Some(v) if v.changes.is_empty() => {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("No change for this finding", theme.heading()));
+            for u in &v.unfixed {
+                lines.push(Line::raw(format!("  {}", sanitize(u))));
+            }
+        }
+        Some(v) => {
+            let n = v.changes.len();
+            for (i, (r, p)) in v.changes.iter().enumerate() {
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
+                    format!(
+                        "Change {}/{n}: {} of {}",
+                        i + 1,
+                        r.form.key(),
+                        sanitize(&r.target.to_string())
+                    ),
+                    theme.heading(),
+                ));
+                for t in &r.titles {
+                    lines.push(Line::raw(format!("  What:  {}", sanitize(t))));
+                }
+                for risk in &r.risks {
+                    lines.push(Line::raw(format!("  Risk:  {}", sanitize(risk))));
+                }
+                lines.push(Line::raw(format!(
+                    "  Safe unattended: {}   Review: {}",
+                    if r.unattended { "yes" } else { "no" },
+                    if r.review { "needed" } else { "not needed" }
+                )));
+                let others: Vec<&String> = r.findings.iter().filter(|k| **k != f.key()).collect();
+                if !others.is_empty() {
+                    lines.push(Line::raw(format!(
+                        "  Also fixes: {} other finding{} on this object",
+                        others.len(),
+                        if others.len() == 1 { "" } else { "s" }
+                    )));
+                }
+                for note in &r.notes {
+                    lines.push(Line::styled(
+                        format!("  Note:  {}", sanitize(note)),
+                        theme.dim(),
+                    ));
+                }
+                lines.push(Line::styled("  Patch", theme.heading()));
+                let body = match &r.body {
+                    serde_json::Value::String(text) => text.clone(),
+                    b => serde_yaml::to_string(b).unwrap_or_default(),
+                };
+                for l in body.lines() {
+                    lines.push(Line::raw(format!("    {}", sanitize(l))));
+                }
+                lines.push(Line::styled("  Diff", theme.heading()));
+                for l in p.diff.lines() {
+                    let style = if l.starts_with('+') && !l.starts_with("+++") {
+                        theme.highlight()
+                    } else if l.starts_with('-') && !l.starts_with("---") {
+                        theme.severity(crate::model::Severity::High)
+                    } else {
+                        theme.dim()
+                    };
+                    lines.push(Line::styled(format!("    {}", sanitize(l)), style));
+                }
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "Write a bundle with `kubeharden fix --out DIR`; apply it with `kubeharden apply DIR`.",
+                theme.dim(),
+            ));
+        }
+    }
+    let max = lines.len().saturating_sub(1);
+    let scroll = u16::try_from(state.fix_scroll.min(max)).unwrap_or(u16::MAX);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

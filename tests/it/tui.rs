@@ -303,3 +303,54 @@ fn a_table_of_100000_findings_renders_only_visible_rows() {
         "{text}"
     );
 }
+
+#[test]
+fn f_opens_the_remediation_with_its_change_risk_and_diff() {
+    let mut s = loaded(40);
+    act(&mut s, &[Action::JumpArea(2)]);
+    // The first finding of pod security: a privileged container outside kube-system.
+    let data = s.data.as_ref().unwrap();
+    let first_fixable = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .position(|i| data.finding(*i).unwrap().fixable)
+        .unwrap();
+    for _ in 0..first_fixable {
+        act(&mut s, &[Action::Down]);
+    }
+    act(&mut s, &[Action::Open, Action::Remediate]);
+    let Screen::Fix { finding, .. } = s.screen else {
+        panic!("not on the fix screen: {:?}", s.screen)
+    };
+    let view = s.fix.as_ref().unwrap();
+    assert_eq!(view.finding, finding);
+    assert!(!view.changes.is_empty());
+    let terminal = render(&s, 110, 40, false);
+    let text = format!("{:?}", terminal.backend());
+    assert!(text.contains("Change 1/"), "{text}");
+    assert!(text.contains("Risk:"), "{text}");
+    insta::assert_snapshot!(terminal.backend());
+    act(&mut s, &[Action::Back]);
+    assert!(matches!(s.screen, Screen::Detail { .. }));
+}
+
+#[test]
+fn f_on_a_finding_kubeharden_does_not_fix_says_why() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(0)]);
+    let data = s.data.as_ref().unwrap();
+    let unfixable = data
+        .area_findings(Area::ApiAccess)
+        .iter()
+        .position(|i| !data.finding(*i).unwrap().fixable)
+        .unwrap();
+    for _ in 0..unfixable {
+        act(&mut s, &[Action::Down]);
+    }
+    act(&mut s, &[Action::Remediate]);
+    assert!(matches!(s.screen, Screen::Fix { .. }));
+    let view = s.fix.as_ref().unwrap();
+    assert!(view.changes.is_empty() && !view.unfixed.is_empty());
+    let text = format!("{:?}", render(&s, 100, 30, false).backend());
+    assert!(text.contains("No change for this finding"), "{text}");
+}
