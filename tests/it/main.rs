@@ -6,6 +6,7 @@ mod checks;
 mod cli;
 mod config;
 mod fake_api;
+mod fake_writes;
 mod hostile;
 mod live;
 mod pss;
