@@ -211,8 +211,10 @@ struct Http {
 }
 
 impl Http {
+    /// Sends a call. A 429 is retried whatever the call (the server did not process it);
+    /// a 5xx or a lost connection only for idempotent calls, as the write may have landed.
     async fn send(&self, call: &Call) -> Result<Answer, String> {
-        let attempts = if call.idempotent { 4 } else { 1 };
+        let attempts = 4;
         let mut delay = self.retry_base;
         let mut last = String::new();
         for attempt in 0..attempts {
@@ -259,7 +261,8 @@ impl Http {
                         warnings,
                         retry_after,
                     };
-                    let transient = status == 429 || (500..=504).contains(&status);
+                    let transient =
+                        status == 429 || (call.idempotent && (500..=504).contains(&status));
                     if transient && attempt + 1 < attempts {
                         if let Some(d) = answer.retry_after {
                             delay = delay.max(d);
@@ -271,7 +274,7 @@ impl Http {
                 }
                 Err(e) => {
                     last = crate::text::sanitize(&e.to_string());
-                    if attempt + 1 >= attempts {
+                    if !call.idempotent || attempt + 1 >= attempts {
                         break;
                     }
                 }

@@ -107,7 +107,7 @@ pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let opts = cluster_options(source)?;
     let rt = runtime()?;
-    let conn = rt.block_on(crate::source::live::connect(&opts))?;
+    let conn = rt.block_on(crate::source::live::connect_with(&opts, false))?;
     let stop = ctrl_c_flag(&rt);
     // Without a terminal and without --yes nothing is confirmed: dry runs only.
     let unconfirmable = !args.yes && !args.dry_run && !interactive;
@@ -163,7 +163,7 @@ pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let opts = cluster_options(source)?;
     let rt = runtime()?;
-    let conn = rt.block_on(crate::source::live::connect(&opts))?;
+    let conn = rt.block_on(crate::source::live::connect_with(&opts, false))?;
     let stop = ctrl_c_flag(&rt);
     let unconfirmable = !args.yes && !args.dry_run && !interactive;
     let run = RunOptions {

@@ -160,6 +160,15 @@ pub struct Connection {
 /// Reads the kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config`) and
 /// builds a client for the context. Never prints credentials.
 pub async fn connect(opts: &ClusterOptions) -> Result<Connection, LoadError> {
+    connect_with(opts, true).await
+}
+
+/// [`connect`], choosing whether kube's client retries 429, 503 and 504 by itself. Writers
+/// turn it off and retry with their own bounds, knowing which requests are idempotent.
+pub async fn connect_with(
+    opts: &ClusterOptions,
+    default_retry: bool,
+) -> Result<Connection, LoadError> {
     let kubeconfig = match &opts.kubeconfig {
         Some(p) => Kubeconfig::read_from(p).map_err(|e| {
             LoadError::Kubeconfig(format!(
@@ -203,6 +212,7 @@ pub async fn connect(opts: &ClusterOptions) -> Result<Connection, LoadError> {
         .map_err(|e| {
             LoadError::Kubeconfig(format!("kubeconfig context {context:?}: {}", short(&e)))
         })?;
+    config.default_retry = default_retry;
     if let Some(t) = opts.request_timeout {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);

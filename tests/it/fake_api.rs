@@ -1254,8 +1254,15 @@ fn write_verb(st: &mut State, req: &WriteRequest<'_>) -> Reply {
     if matches!(st.faults.get(&resource.plural), Some(Fault::NotFound)) {
         return not_found();
     }
+    // A DELETE may carry its dry run in the DeleteOptions body (kube's client does), which
+    // the API server honours like the query parameter.
+    let body_dry_run = *req.method == hyper::Method::DELETE
+        && serde_json::from_slice::<Value>(req.body)
+            .ok()
+            .and_then(|b| b.get("dryRun").cloned())
+            .is_some_and(|d| d == json!(["All"]));
     let dry_run = match req.param("dryRun") {
-        None => false,
+        None => body_dry_run,
         Some("All") => true,
         Some(other) => {
             return status(

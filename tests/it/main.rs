@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod apply;
+mod apply_live;
 mod checks;
 mod cli;
 mod config;
