@@ -756,7 +756,20 @@ pub async fn apply(
                 continue;
             }
         };
+        // Server-side apply creates what is missing: only namespaces and default service
+        // accounts may be created that way; anything else vanished since the plan.
+        let may_create = r.target.kind == "Namespace"
+            || (r.target.kind == "ServiceAccount" && r.target.name == "default");
         match (&live, r.form) {
+            (None, Form::ServerSideApply) if !may_create => {
+                let m = format!(
+                    "{} no longer exists (deleted since the bundle was written)",
+                    r.target
+                );
+                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
+                reports.push(report);
+                continue;
+            }
             (None, Form::JsonPatch) => {
                 let m = format!(
                     "{} no longer exists (deleted since the bundle was written)",

@@ -81,6 +81,28 @@ fn assert_dry_run_first(writes: &[Recorded]) {
     }
 }
 
+/// `method (dry run|write) → count`, for the record of a run.
+fn tally(log: &[Recorded]) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for r in log {
+        let kind = if r.method == "GET" {
+            "read"
+        } else if is_dry_run(r) {
+            "dry run"
+        } else {
+            "write"
+        };
+        *counts
+            .entry(format!("{} {kind} {}", r.method, r.status))
+            .or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn bundle(server: &FakeApi, kubeconfig: &Path) -> PathBuf {
     let out = server.dir().join("bundle");
     let r = kh(kubeconfig, &["fix", "--out", out.to_str().unwrap()]);
@@ -123,9 +145,11 @@ fn fix_apply_scan_rollback_against_a_seeded_server() {
 
     // --yes applies everything, each write after its dry run.
     let start = server.writes().len();
+    let log_start = server.log().len();
     let r = kh(&kubeconfig, &["apply", "--yes", b.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let writes = server.writes()[start..].to_vec();
+    eprintln!("apply --yes: {}", tally(&server.log()[log_start..]));
     assert!(writes.iter().any(|w| !is_dry_run(w)));
     assert_dry_run_first(&writes);
     for w in &writes {
@@ -176,9 +200,11 @@ fn fix_apply_scan_rollback_against_a_seeded_server() {
 
     // Rollback brings every changed object back.
     let start = server.writes().len();
+    let log_start = server.log().len();
     let r = kh(&kubeconfig, &["rollback", "--yes", b.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_dry_run_first(&server.writes()[start..]);
+    eprintln!("rollback --yes: {}", tally(&server.log()[log_start..]));
     let restored = server
         .object("deployments", Some("payments"), "api")
         .unwrap();
@@ -285,4 +311,171 @@ fn transient_errors_are_retried_for_dry_runs_and_idempotent_writes() {
         .filter(|w| w.path.starts_with("/api/v1/namespaces/") && w.path.matches('/').count() == 4)
         .collect();
     assert!(ns_writes.iter().filter(|w| w.status == 429).count() == 2);
+}
+
+#[test]
+fn vanished_targets_and_invalid_changes_are_answered_and_the_rest_goes_through() {
+    let server = demo_server();
+    let kubeconfig = server.kubeconfig("demo");
+    let b = bundle(&server, &kubeconfig);
+    // Deleted behind our back after the bundle was written.
+    server
+        .remove("cronjobs", Some("payments"), "settlement")
+        .unwrap();
+    server.fault(
+        "daemonsets",
+        Fault::WriteStatus {
+            code: 422,
+            reason: "Invalid".into(),
+            message: "DaemonSet.apps \"node-exporter\" is invalid: spec.template.spec.hostNetwork: Forbidden".into(),
+            times: usize::MAX,
+        },
+    );
+    let start = server.writes().len();
+    let r = kh(&kubeconfig, &["apply", "--yes", b.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("CronJob payments/settlement no longer exists"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("invalid: DaemonSet.apps"), "{}", r.stderr);
+    assert!(r.stderr.contains("the change was:"), "{}", r.stderr);
+    // Nothing was written to the vanished CronJob, not even a dry run.
+    assert!(
+        server.writes()[start..]
+            .iter()
+            .all(|w| !w.path.ends_with("/cronjobs/settlement"))
+    );
+    assert!(
+        server
+            .object("cronjobs", Some("payments"), "settlement")
+            .is_none()
+    );
+    // The rest went through.
+    let api = server
+        .object("deployments", Some("payments"), "api")
+        .unwrap();
+    assert_eq!(
+        api["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonRoot"],
+        true
+    );
+}
+
+#[test]
+fn only_selects_the_changes_named() {
+    let server = demo_server();
+    let kubeconfig = server.kubeconfig("demo");
+    let b = bundle(&server, &kubeconfig);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("manifest.json")).unwrap()).unwrap();
+    let first_policy = manifest["patches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["target"]["kind"] == "NetworkPolicy")
+        .unwrap();
+    let n = first_policy["number"].as_u64().unwrap().to_string();
+    let start = server.writes().len();
+    let r = kh(
+        &kubeconfig,
+        &["apply", "--yes", "--only", &n, b.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let writes = server.writes()[start..].to_vec();
+    assert_eq!(writes.len(), 2, "one dry run and one create");
+    assert!(writes.iter().all(|w| w.method == "POST"));
+    assert_dry_run_first(&writes);
+    let name = first_policy["target"]["name"].as_str().unwrap();
+    let ns = first_policy["target"]["namespace"].as_str().unwrap();
+    assert!(server.object("networkpolicies", Some(ns), name).is_some());
+}
+
+/// Answers every confirmation with one decision, and counts the questions.
+struct Answer(kubeharden::apply::Decision, usize);
+
+impl kubeharden::apply::Confirm for Answer {
+    fn confirm(
+        &mut self,
+        _: usize,
+        _: &kubeharden::model::ObjRef,
+        _: &str,
+    ) -> kubeharden::apply::Decision {
+        self.1 += 1;
+        self.0
+    }
+}
+
+fn client(server: &FakeApi) -> kube::Client {
+    let mut config = kube::Config::new(server.url().parse().unwrap());
+    config.default_retry = false;
+    kube::Client::try_from(config).unwrap()
+}
+
+#[test]
+fn a_refused_or_quit_confirmation_writes_nothing() {
+    use kubeharden::apply::{self, Decision, Outcome, RunOptions};
+    let server = demo_server();
+    let kubeconfig = server.kubeconfig("demo");
+    let b = bundle(&server, &kubeconfig);
+    let bundle = kubeharden::bundle::read(&b).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for decision in [Decision::Skip, Decision::Quit] {
+        let start = server.writes().len();
+        let mut answer = Answer(decision, 0);
+        let mut out = Vec::new();
+        let reports = rt
+            .block_on(async {
+                apply::apply(
+                    client(&server),
+                    &bundle,
+                    &RunOptions::default(),
+                    &mut answer,
+                    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                    &mut out,
+                )
+                .await
+            })
+            .unwrap();
+        assert!(
+            server.writes()[start..].iter().all(is_dry_run),
+            "{decision:?}"
+        );
+        assert!(
+            reports
+                .iter()
+                .all(|r| matches!(r.outcome, Outcome::Skipped | Outcome::Manual))
+        );
+        // Skip asks about every change; quit asks once and stops.
+        match decision {
+            Decision::Skip => assert!(answer.1 > 10),
+            _ => assert_eq!(answer.1, 1),
+        }
+    }
+    // Ctrl-C before the run: nothing at all is sent.
+    let start = server.writes().len();
+    let mut out = Vec::new();
+    let reports = rt
+        .block_on(async {
+            apply::apply(
+                client(&server),
+                &bundle,
+                &RunOptions::default(),
+                &mut apply::AssumeYes,
+                std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                &mut out,
+            )
+            .await
+        })
+        .unwrap();
+    assert_eq!(server.writes().len(), start);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.outcome == Outcome::Skipped || r.outcome == Outcome::Manual)
+    );
 }

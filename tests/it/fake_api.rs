@@ -408,6 +408,14 @@ impl FakeApi {
     }
 
     /// The stored object, as a GET answers it.
+    /// Removes a stored object, as if someone deleted it behind the client's back.
+    pub fn remove(&self, plural: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let mut st = lock(&self.state);
+        let i = st.find(plural, namespace, name)?;
+        st.resource_version += 1;
+        st.objects.get_mut(plural).map(|objs| objs.remove(i))
+    }
+
     pub fn object(&self, plural: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let st = lock(&self.state);
         st.find(plural, namespace, name)
