@@ -111,6 +111,8 @@ fn bundle(server: &FakeApi, kubeconfig: &Path) -> PathBuf {
 }
 
 #[test]
+// The request tally of the run is printed for the record (`-- --nocapture` shows it).
+#[allow(clippy::print_stderr)]
 fn fix_apply_scan_rollback_against_a_seeded_server() {
     let server = demo_server();
     let kubeconfig = server.kubeconfig("demo");
