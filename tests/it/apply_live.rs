@@ -180,6 +180,10 @@ fn fix_apply_scan_rollback_against_a_seeded_server() {
         .map(|f| fixable_before.iter().find(|b| *b == f).unwrap())
         .collect();
     let cleared = fixable_before.len() - left.len();
+    eprintln!(
+        "scan after apply: {cleared} of {} fixable findings cleared",
+        fixable_before.len()
+    );
     assert!(
         cleared * 100 >= fixable_before.len() * 95,
         "only {cleared} of {} cleared; left: {left:#?}",
