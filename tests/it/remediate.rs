@@ -585,3 +585,60 @@ fn forms_are_chosen_by_what_the_object_holds() {
     }
     let _ = fixtures();
 }
+
+#[test]
+fn a_real_install_manifest_is_fixed_without_new_findings() {
+    // ingress-nginx v1.5.2's published manifest (tests/fixtures/real).
+    let dir = tmp();
+    let out = dir.path().join("b");
+    let real = fixtures().join("real");
+    let o = run(
+        &[
+            "fix",
+            "-f",
+            real.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(
+        &[
+            "scan",
+            "-f",
+            real.to_str().unwrap(),
+            "--with-bundle",
+            out.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let proof: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &proof["proof"];
+    assert!(p["fixable"].as_u64().unwrap() >= 10, "{p}");
+    assert_eq!(p["cleared"], p["fixable"], "{p}");
+    assert_eq!(p["introduced"], serde_json::json!([]), "{p}");
+    // The controller keeps NET_BIND_SERVICE (restricted allows it) and its UID; privilege
+    // escalation is switched off by a guarded patch, not by a conflicting apply.
+    let patch = std::fs::read_dir(out.join("patches"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(patch.contains(
+        "path: /spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation"
+    ));
+    assert!(!patch.contains("NET_BIND_SERVICE"));
+    let k = std::process::Command::new("kubectl")
+        .args(["kustomize", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+}
