@@ -1236,9 +1236,9 @@ pub async fn rollback(
                     verb: "delete",
                     idempotent: true,
                 }),
-                // The inverse of a server-side apply is an apply with force: kubeharden took
-                // these fields, it hands them back.
-                _ => write_call(&target, &undo, dry_run, true),
+                // Another manager that took one of these fields since keeps it, unless
+                // the user forces (a conflict is reported with what to do).
+                _ => write_call(&target, &undo, dry_run, opts.force_conflicts),
             }
         };
         let verb = if r.form == Form::NewObject {

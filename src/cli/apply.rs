@@ -168,6 +168,7 @@ pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<
     let unconfirmable = !args.yes && !args.dry_run && !interactive;
     let run = RunOptions {
         dry_run: args.dry_run || unconfirmable,
+        force_conflicts: args.force_conflicts,
         context: context_name(&conn.info),
         ..RunOptions::default()
     };

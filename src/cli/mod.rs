@@ -266,6 +266,9 @@ pub struct RollbackArgs {
     /// Stop after the server-side dry runs: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
+    /// Take back fields another field manager took since the apply.
+    #[arg(long)]
+    pub force_conflicts: bool,
 }
 
 /// Flags of `fix`.
