@@ -634,6 +634,69 @@ fn remaining(obj: &Value, r: &Remediation) -> Vec<String> {
         .collect()
 }
 
+/// One change in progress: its report and its log line.
+struct Step {
+    report: Report,
+    line: LogLine,
+    /// `server-side-apply`, … or `rollback`, for the printed line.
+    label: String,
+}
+
+impl Step {
+    fn new(action: &str, e: &bundle::Entry, r: &Remediation) -> Step {
+        Step {
+            report: Report {
+                number: e.number,
+                file: e.file.clone(),
+                target: r.target.to_string(),
+                outcome: Outcome::Skipped,
+                message: String::new(),
+                warnings: Vec::new(),
+            },
+            line: LogLine {
+                time: now(),
+                action: action.into(),
+                number: e.number,
+                file: e.file.clone(),
+                target: r.target.to_string(),
+                form: r.form.key().into(),
+                dry_run_ok: None,
+                warnings: Vec::new(),
+                outcome: Outcome::Skipped,
+                message: String::new(),
+            },
+            label: if action == "apply" {
+                r.form.key().to_string()
+            } else {
+                action.to_string()
+            },
+        }
+    }
+
+    /// Records how the change ended: the log line is written, the outcome printed.
+    fn end(&mut self, log: &mut Logger, out: Out<'_>, outcome: Outcome, message: String) {
+        self.report.outcome = outcome.clone();
+        self.report.message = message.clone();
+        self.line.outcome = outcome;
+        self.line.message = message;
+        self.line.time = now();
+        log.write(&self.line);
+        let _ = writeln!(
+            out,
+            "{:03} {} {}: {:?}{}",
+            self.report.number,
+            self.label,
+            self.report.target,
+            self.report.outcome,
+            if self.report.message.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", self.report.message)
+            }
+        );
+    }
+}
+
 /// Applies a bundle. Returns one report per change; the caller turns them into a summary
 /// and an exit code.
 pub async fn apply(
@@ -654,85 +717,36 @@ pub async fn apply(
     let mut all = false;
     let mut quit = false;
     for (e, r) in bundle.manifest.patches.iter().zip(&bundle.remediations) {
-        let mut report = Report {
-            number: e.number,
-            file: e.file.clone(),
-            target: r.target.to_string(),
-            outcome: Outcome::Skipped,
-            message: String::new(),
-            warnings: Vec::new(),
-        };
-        let mut line = LogLine {
-            time: now(),
-            action: "apply".into(),
-            number: e.number,
-            file: e.file.clone(),
-            target: r.target.to_string(),
-            form: r.form.key().into(),
-            dry_run_ok: None,
-            warnings: Vec::new(),
-            outcome: Outcome::Skipped,
-            message: String::new(),
-        };
-        let finish = |report: &mut Report,
-                      line: &mut LogLine,
-                      log: &mut Logger,
-                      out: &mut dyn std::io::Write,
-                      outcome: Outcome,
-                      message: String| {
-            report.outcome = outcome.clone();
-            report.message = message.clone();
-            line.outcome = outcome;
-            line.message = message;
-            line.time = now();
-            log.write(line);
-            let _ = writeln!(
-                out,
-                "{:03} {} {}: {:?}{}",
-                report.number,
-                r.form.key(),
-                report.target,
-                report.outcome,
-                if report.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(" — {}", report.message)
-                }
-            );
-        };
+        let mut step = Step::new("apply", e, r);
         if !opts.only.is_empty() && !opts.only.contains(&e.number) {
             continue;
         }
         if quit || stop.load(Ordering::SeqCst) {
-            finish(
-                &mut report,
-                &mut line,
+            step.end(
                 &mut log,
                 out,
                 Outcome::Skipped,
                 "stopped before this change".into(),
             );
-            reports.push(report);
+            reports.push(step.report.clone());
             continue;
         }
         if r.form == Form::HostFile {
-            finish(
-                &mut report,
-                &mut line,
+            step.end(
                 &mut log,
                 out,
                 Outcome::Manual,
                 "a file for the control-plane hosts: follow the steps in the bundle's README"
                     .into(),
             );
-            reports.push(report);
+            reports.push(step.report.clone());
             continue;
         }
         let target = match target_of(&client, &r.target).await {
             Ok(t) => t,
             Err(m) => {
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
         };
@@ -746,13 +760,13 @@ pub async fn apply(
             Ok(a) if a.status == 404 => None,
             Ok(a) => {
                 let m = explain(&a, "get", &target, r);
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
             Err(m) => {
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
         };
@@ -766,8 +780,8 @@ pub async fn apply(
                     "{} no longer exists (deleted since the bundle was written)",
                     r.target
                 );
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
             (None, Form::JsonPatch) => {
@@ -775,20 +789,18 @@ pub async fn apply(
                     "{} no longer exists (deleted since the bundle was written)",
                     r.target
                 );
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
             (Some(l), _) if previous.contains(&e.number) && holds(l, r) => {
-                finish(
-                    &mut report,
-                    &mut line,
+                step.end(
                     &mut log,
                     out,
                     Outcome::AlreadyApplied,
                     "applied earlier and still in place".into(),
                 );
-                reports.push(report);
+                reports.push(step.report.clone());
                 continue;
             }
             (Some(l), Form::NewObject) => {
@@ -808,8 +820,8 @@ pub async fn apply(
                 } else {
                     Outcome::Failed
                 };
-                finish(&mut report, &mut line, &mut log, out, outcome, m);
-                reports.push(report);
+                step.end(&mut log, out, outcome, m);
+                reports.push(step.report.clone());
                 continue;
             }
             _ => {}
@@ -829,8 +841,8 @@ pub async fn apply(
                     });
                 if let Err(err) = written {
                     let m = format!("cannot write the backup {}: {err}", path.display());
-                    finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                    reports.push(report);
+                    step.end(&mut log, out, Outcome::Failed, m);
+                    reports.push(step.report.clone());
                     continue;
                 }
             }
@@ -846,34 +858,27 @@ pub async fn apply(
                 warnings: a.warnings,
             },
             Ok(a) => {
-                line.dry_run_ok = Some(false);
-                line.warnings = a.warnings.clone();
-                report.warnings = a.warnings.clone();
+                step.line.dry_run_ok = Some(false);
+                step.line.warnings = a.warnings.clone();
+                step.report.warnings = a.warnings.clone();
                 let m = format!(
                     "dry run refused: {}",
                     explain(&a, write_verb(r), &target, r)
                 );
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
             Err(m) => {
-                line.dry_run_ok = Some(false);
-                finish(
-                    &mut report,
-                    &mut line,
-                    &mut log,
-                    out,
-                    Outcome::Failed,
-                    format!("dry run: {m}"),
-                );
-                reports.push(report);
+                step.line.dry_run_ok = Some(false);
+                step.end(&mut log, out, Outcome::Failed, format!("dry run: {m}"));
+                reports.push(step.report.clone());
                 continue;
             }
         };
-        line.dry_run_ok = Some(true);
-        line.warnings = dry.warnings.clone();
-        report.warnings = dry.warnings.clone();
+        step.line.dry_run_ok = Some(true);
+        step.line.warnings = dry.warnings.clone();
+        step.report.warnings = dry.warnings.clone();
         // 3. What the server would do.
         let diff = match &live {
             Some(l) => crate::diff::unified(
@@ -910,15 +915,13 @@ pub async fn apply(
             let _ = writeln!(out, "  warning: {w}");
         }
         if opts.dry_run {
-            finish(
-                &mut report,
-                &mut line,
+            step.end(
                 &mut log,
                 out,
                 Outcome::DryRun,
                 "dry run passed; nothing written".into(),
             );
-            reports.push(report);
+            reports.push(step.report.clone());
             continue;
         }
         // 4. Confirmation.
@@ -927,42 +930,31 @@ pub async fn apply(
                 Decision::Yes => {}
                 Decision::All => all = true,
                 Decision::Skip => {
-                    finish(
-                        &mut report,
-                        &mut line,
-                        &mut log,
-                        out,
-                        Outcome::Skipped,
-                        "not confirmed".into(),
-                    );
-                    reports.push(report);
+                    step.end(&mut log, out, Outcome::Skipped, "not confirmed".into());
+                    reports.push(step.report.clone());
                     continue;
                 }
                 Decision::Quit => {
                     quit = true;
-                    finish(
-                        &mut report,
-                        &mut line,
+                    step.end(
                         &mut log,
                         out,
                         Outcome::Skipped,
                         "stopped at the user's request".into(),
                     );
-                    reports.push(report);
+                    reports.push(step.report.clone());
                     continue;
                 }
             }
         }
         if stop.load(Ordering::SeqCst) {
-            finish(
-                &mut report,
-                &mut line,
+            step.end(
                 &mut log,
                 out,
                 Outcome::Skipped,
                 "stopped (Ctrl-C) before this change".into(),
             );
-            reports.push(report);
+            reports.push(step.report.clone());
             continue;
         }
         // 5. The write, then verification.
@@ -972,18 +964,18 @@ pub async fn apply(
         };
         match wrote {
             Ok(a) if a.ok() => {
-                report.warnings.extend(a.warnings.clone());
-                line.warnings.extend(a.warnings);
+                step.report.warnings.extend(a.warnings.clone());
+                step.line.warnings.extend(a.warnings);
             }
             Ok(a) => {
                 let m = explain(&a, write_verb(r), &target, r);
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
             Err(m) => {
-                finish(&mut report, &mut line, &mut log, out, Outcome::Failed, m);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
         }
@@ -1004,15 +996,8 @@ pub async fn apply(
             Ok(a) => format!("applied; reading it back answered {}", a.status),
             Err(m) => format!("applied; reading it back failed: {m}"),
         };
-        finish(
-            &mut report,
-            &mut line,
-            &mut log,
-            out,
-            Outcome::Applied,
-            message,
-        );
-        reports.push(report);
+        step.end(&mut log, out, Outcome::Applied, message);
+        reports.push(step.report.clone());
     }
     Ok(reports)
 }
@@ -1146,59 +1131,22 @@ pub async fn rollback(
         .filter(|(e, _)| applied.contains(&e.number))
         .collect();
     for (e, r) in pairs.into_iter().rev() {
-        let mut report = Report {
-            number: e.number,
-            file: e.file.clone(),
-            target: r.target.to_string(),
-            outcome: Outcome::Skipped,
-            message: String::new(),
-            warnings: Vec::new(),
-        };
-        let mut line = LogLine {
-            time: now(),
-            action: "rollback".into(),
-            number: e.number,
-            file: e.file.clone(),
-            target: r.target.to_string(),
-            form: r.form.key().into(),
-            dry_run_ok: None,
-            warnings: Vec::new(),
-            outcome: Outcome::Skipped,
-            message: String::new(),
-        };
-        let mut done = |outcome: Outcome,
-                        message: String,
-                        report: &mut Report,
-                        line: &mut LogLine,
-                        out: &mut dyn std::io::Write| {
-            report.outcome = outcome.clone();
-            report.message = message.clone();
-            line.outcome = outcome;
-            line.message = message;
-            line.time = now();
-            log.write(line);
-            let _ = writeln!(
-                out,
-                "{:03} rollback {}: {:?} — {}",
-                report.number, report.target, report.outcome, report.message
-            );
-        };
+        let mut step = Step::new("rollback", e, r);
         if quit || stop.load(Ordering::SeqCst) {
-            done(
+            step.end(
+                &mut log,
+                out,
                 Outcome::Skipped,
                 "stopped before this change".into(),
-                &mut report,
-                &mut line,
-                out,
             );
-            reports.push(report);
+            reports.push(step.report.clone());
             continue;
         }
         let target = match target_of(&client, &r.target).await {
             Ok(t) => t,
             Err(m) => {
-                done(Outcome::Failed, m, &mut report, &mut line, out);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
         };
@@ -1209,14 +1157,13 @@ pub async fn rollback(
         let undo = match inverse(r, backup.as_ref()) {
             Ok(u) => u,
             Err(m) => {
-                done(
+                step.end(
+                    &mut log,
+                    out,
                     Outcome::Failed,
                     format!("{m} ({})", backup_file.display()),
-                    &mut report,
-                    &mut line,
-                    out,
                 );
-                reports.push(report);
+                reports.push(step.report.clone());
                 continue;
             }
         };
@@ -1252,8 +1199,8 @@ pub async fn rollback(
         };
         match dry {
             Ok(a) if a.ok() => {
-                line.dry_run_ok = Some(true);
-                line.warnings = a.warnings.clone();
+                step.line.dry_run_ok = Some(true);
+                step.line.warnings = a.warnings.clone();
                 let _ = writeln!(
                     out,
                     "\n{:03} rollback {} — dry run passed",
@@ -1278,44 +1225,36 @@ pub async fn rollback(
                 }
             }
             Ok(a) if a.status == 404 && r.form == Form::NewObject => {
-                done(
+                step.end(
+                    &mut log,
+                    out,
                     Outcome::AlreadyApplied,
                     "already gone".into(),
-                    &mut report,
-                    &mut line,
-                    out,
                 );
-                reports.push(report);
+                reports.push(step.report.clone());
                 continue;
             }
             Ok(a) => {
-                line.dry_run_ok = Some(false);
+                step.line.dry_run_ok = Some(false);
                 let m = format!("dry run refused: {}", explain(&a, verb, &target, &undo));
-                done(Outcome::Failed, m, &mut report, &mut line, out);
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, m);
+                reports.push(step.report.clone());
                 continue;
             }
             Err(m) => {
-                done(
-                    Outcome::Failed,
-                    format!("dry run: {m}"),
-                    &mut report,
-                    &mut line,
-                    out,
-                );
-                reports.push(report);
+                step.end(&mut log, out, Outcome::Failed, format!("dry run: {m}"));
+                reports.push(step.report.clone());
                 continue;
             }
         }
         if opts.dry_run {
-            done(
+            step.end(
+                &mut log,
+                out,
                 Outcome::DryRun,
                 "dry run passed; nothing written".into(),
-                &mut report,
-                &mut line,
-                out,
             );
-            reports.push(report);
+            reports.push(step.report.clone());
             continue;
         }
         if !all {
@@ -1323,26 +1262,19 @@ pub async fn rollback(
                 Decision::Yes => {}
                 Decision::All => all = true,
                 Decision::Skip => {
-                    done(
-                        Outcome::Skipped,
-                        "not confirmed".into(),
-                        &mut report,
-                        &mut line,
-                        out,
-                    );
-                    reports.push(report);
+                    step.end(&mut log, out, Outcome::Skipped, "not confirmed".into());
+                    reports.push(step.report.clone());
                     continue;
                 }
                 Decision::Quit => {
                     quit = true;
-                    done(
+                    step.end(
+                        &mut log,
+                        out,
                         Outcome::Skipped,
                         "stopped at the user's request".into(),
-                        &mut report,
-                        &mut line,
-                        out,
                     );
-                    reports.push(report);
+                    reports.push(step.report.clone());
                     continue;
                 }
             }
@@ -1358,15 +1290,15 @@ pub async fn rollback(
                 } else {
                     format!("restored from {}", backup_file.display())
                 };
-                done(Outcome::Applied, m, &mut report, &mut line, out);
+                step.end(&mut log, out, Outcome::Applied, m);
             }
             Ok(a) => {
                 let m = explain(&a, verb, &target, &undo);
-                done(Outcome::Failed, m, &mut report, &mut line, out);
+                step.end(&mut log, out, Outcome::Failed, m);
             }
-            Err(m) => done(Outcome::Failed, m, &mut report, &mut line, out),
+            Err(m) => step.end(&mut log, out, Outcome::Failed, m),
         }
-        reports.push(report);
+        reports.push(step.report.clone());
     }
     Ok(reports)
 }

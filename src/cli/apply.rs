@@ -94,9 +94,24 @@ fn context_name(info: &SourceInfo) -> String {
     }
 }
 
-/// `kubeharden apply BUNDLE`.
-pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
-    let bundle = crate::bundle::read(&args.bundle)?;
+/// Which engine a run drives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Apply,
+    Rollback,
+}
+
+/// What `apply` and `rollback` share: read the bundle, connect (without kube's own retries:
+/// the engine retries with its own bounds), decide how confirmations are answered, run, and
+/// turn the reports into a summary and an exit code.
+fn drive(
+    source: &SourceArgs,
+    bundle_dir: &std::path::Path,
+    which: Run,
+    mut opts: RunOptions,
+    yes: bool,
+) -> anyhow::Result<u8> {
+    let bundle = crate::bundle::read(bundle_dir)?;
     if !bundle.edited.is_empty() {
         let _ = writeln!(
             std::io::stderr(),
@@ -105,44 +120,61 @@ pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
         );
     }
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let opts = cluster_options(source)?;
+    let cluster = cluster_options(source)?;
     let rt = runtime()?;
-    let conn = rt.block_on(crate::source::live::connect_with(&opts, false))?;
+    let conn = rt.block_on(crate::source::live::connect_with(&cluster, false))?;
     let stop = ctrl_c_flag(&rt);
-    // Without a terminal and without --yes nothing is confirmed: dry runs only.
-    let unconfirmable = !args.yes && !args.dry_run && !interactive;
-    let run = RunOptions {
-        dry_run: args.dry_run || unconfirmable,
-        only: args.only.clone(),
-        force_conflicts: args.force_conflicts,
-        context: context_name(&conn.info),
-        retry_base: None,
-    };
-    let mut confirm: Box<dyn Confirm> = if args.yes {
+    // Without a terminal and without --yes nothing can be confirmed: dry runs only.
+    let unconfirmable = !yes && !opts.dry_run && !interactive;
+    opts.dry_run |= unconfirmable;
+    opts.context = context_name(&conn.info);
+    let mut confirm: Box<dyn Confirm> = if yes {
         Box::new(apply::AssumeYes)
     } else {
         Box::new(Prompt)
     };
     let mut err = std::io::stderr().lock();
+    let what = match which {
+        Run::Apply => "apply",
+        Run::Rollback => "rollback",
+    };
     let _ = writeln!(
         err,
-        "kubeharden: applying {} ({} changes) to {}",
-        args.bundle.display(),
+        "kubeharden: {what} {} ({} changes) on {}",
+        bundle_dir.display(),
         bundle.remediations.len(),
         conn.info
     );
     let reports = rt
-        .block_on(apply::apply(
-            conn.client,
-            &bundle,
-            &run,
-            confirm.as_mut(),
-            stop,
-            &mut err,
-        ))
+        .block_on(async {
+            match which {
+                Run::Apply => {
+                    apply::apply(
+                        conn.client,
+                        &bundle,
+                        &opts,
+                        confirm.as_mut(),
+                        stop,
+                        &mut err,
+                    )
+                    .await
+                }
+                Run::Rollback => {
+                    apply::rollback(
+                        conn.client,
+                        &bundle,
+                        &opts,
+                        confirm.as_mut(),
+                        stop,
+                        &mut err,
+                    )
+                    .await
+                }
+            }
+        })
         .map_err(anyhow::Error::msg)?;
     drop(err);
-    let code = summary(&reports, "apply");
+    let code = summary(&reports, what);
     if unconfirmable {
         let _ = writeln!(
             std::io::stderr(),
@@ -157,51 +189,25 @@ pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// `kubeharden rollback BUNDLE`.
-pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
-    let bundle = crate::bundle::read(&args.bundle)?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let opts = cluster_options(source)?;
-    let rt = runtime()?;
-    let conn = rt.block_on(crate::source::live::connect_with(&opts, false))?;
-    let stop = ctrl_c_flag(&rt);
-    let unconfirmable = !args.yes && !args.dry_run && !interactive;
-    let run = RunOptions {
-        dry_run: args.dry_run || unconfirmable,
+/// `kubeharden apply BUNDLE`.
+pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
+    let opts = RunOptions {
+        dry_run: args.dry_run,
+        only: args.only.clone(),
         force_conflicts: args.force_conflicts,
-        context: context_name(&conn.info),
         ..RunOptions::default()
     };
-    let mut confirm: Box<dyn Confirm> = if args.yes {
-        Box::new(apply::AssumeYes)
-    } else {
-        Box::new(Prompt)
+    drive(source, &args.bundle, Run::Apply, opts, args.yes)
+}
+
+/// `kubeharden rollback BUNDLE`.
+pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
+    let opts = RunOptions {
+        dry_run: args.dry_run,
+        force_conflicts: args.force_conflicts,
+        ..RunOptions::default()
     };
-    let mut err = std::io::stderr().lock();
-    let reports = rt
-        .block_on(apply::rollback(
-            conn.client,
-            &bundle,
-            &run,
-            confirm.as_mut(),
-            stop,
-            &mut err,
-        ))
-        .map_err(anyhow::Error::msg)?;
-    drop(err);
-    let code = summary(&reports, "rollback");
-    if unconfirmable {
-        let _ = writeln!(
-            std::io::stderr(),
-            "kubeharden: not confirmed: no terminal to ask and no --yes; dry runs only, nothing was written"
-        );
-        return Ok(if code == EXIT_OK {
-            EXIT_NOT_CONFIRMED
-        } else {
-            code
-        });
-    }
-    Ok(code)
+    drive(source, &args.bundle, Run::Rollback, opts, args.yes)
 }
 
 /// `kubeharden rbac`.
