@@ -238,25 +238,12 @@ fn proof_table(
     for f in &p.failed_changes {
         let _ = writeln!(s, "  change failed: {f}");
     }
-    if !p.not_cleared.is_empty() {
-        let _ = writeln!(s, "\nNot cleared:");
-        for i in &p.not_cleared {
-            let _ = writeln!(
-                s,
-                "  {:<12} {}  {}{}",
-                i.check,
-                crate::text::sanitize(&i.object),
-                crate::text::sanitize(&i.message),
-                i.note
-                    .as_deref()
-                    .map(|n| format!("  [{n}]"))
-                    .unwrap_or_default()
-            );
+    for (title, items) in [("Not cleared", &p.not_cleared), ("New", &p.introduced)] {
+        if items.is_empty() {
+            continue;
         }
-    }
-    if !p.introduced.is_empty() {
-        let _ = writeln!(s, "\nNew:");
-        for i in &p.introduced {
+        let _ = writeln!(s, "\n{title}:");
+        for i in items {
             let _ = writeln!(
                 s,
                 "  {:<12} {}  {}{}",
