@@ -65,6 +65,7 @@ impl Key {
     /// How the key is written in the footer and help.
     pub fn label(self) -> String {
         match self {
+            Key::Char(' ') => "space".into(),
             Key::Char(c) => c.to_string(),
             Key::Ctrl(c) => format!("ctrl-{c}"),
             Key::Enter => "enter".into(),
@@ -294,6 +295,41 @@ pub static BINDINGS: &[Binding] = &[
         Scope::Detail,
         Some("fix"),
         "show the remediation of this finding: the change, its risk and the diff",
+    ),
+    b(
+        &[Key::Char(' ')],
+        Action::Mark,
+        Scope::Area,
+        Some("mark"),
+        "mark or unmark the selected finding (for a bundle)",
+    ),
+    b(
+        &[Key::Char('a')],
+        Action::MarkAll,
+        Scope::Area,
+        None,
+        "mark every finding of the area, or unmark them all",
+    ),
+    b(
+        &[Key::Char('s')],
+        Action::Save,
+        Scope::Area,
+        Some("save bundle"),
+        "save the remediations of the marked findings (or of the area's fixable ones) as a bundle",
+    ),
+    b(
+        &[Key::Char(' ')],
+        Action::Mark,
+        Scope::Detail,
+        None,
+        "mark or unmark this finding",
+    ),
+    b(
+        &[Key::Char('s')],
+        Action::Save,
+        Scope::Fix,
+        Some("save bundle"),
+        "save the marked findings' remediations (or the area's) as a bundle",
     ),
     b(
         &[Key::Esc],

@@ -15,7 +15,7 @@ pub mod view;
 use crate::checks::Settings;
 use crate::engine;
 use crate::source::{SourceInfo, SourceSpec};
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, KeyModifiers, MouseEventKind};
 use futures::StreamExt;
 use msg::{Action, Effect, LoadedData, Msg};
 use state::AppState;
@@ -99,6 +99,14 @@ async fn event_loop(
             match effect {
                 Effect::Quit => return Ok(()),
                 Effect::Load { req } => spawn_load(req, Arc::clone(&ctx), tx.clone()),
+                Effect::ProposeBundlePath => {
+                    let _ = tx.send(Msg::PromptOpened {
+                        path: default_bundle_dir(),
+                    });
+                }
+                Effect::SaveBundle { dir, findings } => {
+                    save_bundle(state, &ctx, dir, &findings, tx.clone());
+                }
             }
         }
         terminal.draw(|f| view::draw(f, state, theme))?;
@@ -121,9 +129,77 @@ async fn event_loop(
     }
 }
 
-/// A terminal event as a message: keys through the keymap, mouse wheel as movement.
+/// Where bundles go by default: `<data dir>/bundles/kubeharden-<UTC time>`.
+fn default_bundle_dir() -> String {
+    let stamp = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%Y%m%d-%H%M%S")
+        .to_string();
+    let root = directories::ProjectDirs::from("io", "kubeharden", "kubeharden")
+        .map(|d| d.data_dir().join("bundles"))
+        .unwrap_or_else(|| std::path::PathBuf::from("kubeharden-bundles"));
+    root.join(format!("kubeharden-{stamp}"))
+        .display()
+        .to_string()
+}
+
+/// Plans the chosen findings' remediations and writes the bundle on the blocking pool.
+fn save_bundle(
+    state: &AppState,
+    ctx: &LoadContext,
+    dir: String,
+    findings: &[usize],
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let Some(data) = &state.data else {
+        let _ = tx.send(Msg::Saved {
+            result: Err("nothing is loaded".into()),
+        });
+        return;
+    };
+    let chosen: Vec<crate::model::Finding> = findings
+        .iter()
+        .filter_map(|i| data.finding(*i).cloned())
+        .collect();
+    let opts = crate::remediate::Options {
+        allowed_registries: ctx.settings.config.allowed_registries.clone(),
+        open_egress: ctx.settings.config.open_egress.clone(),
+        today: Some(ctx.settings.today),
+        ..crate::remediate::Options::default()
+    };
+    let inv = &data.loaded.inventory;
+    let plan = crate::remediate::plan(inv, &chosen, &opts);
+    let changes = plan.remediations.len();
+    let rendered = crate::bundle::render(&plan, inv, &chosen, &state.source);
+    tokio::task::spawn_blocking(move || {
+        let result = if changes == 0 {
+            Err("no remediation for the chosen findings".to_string())
+        } else {
+            crate::bundle::write(std::path::Path::new(&dir), &rendered, false)
+                .map(|()| (dir, changes))
+                .map_err(|e| crate::text::sanitize(&format!("{e:#}")))
+        };
+        let _ = tx.send(Msg::Saved { result });
+    });
+}
+
+/// A terminal event as a message: keys through the keymap (or into the open prompt), mouse
+/// wheel as movement.
 fn to_msg(state: &AppState, ev: Event) -> Option<Msg> {
     match ev {
+        Event::Key(k) if k.kind == KeyEventKind::Press && state.prompt.is_some() => {
+            use crossterm::event::KeyCode;
+            use msg::PromptKey;
+            Some(Msg::Prompt(match k.code {
+                // Ctrl-C cancels the prompt rather than typing a "c".
+                KeyCode::Char(_) if k.modifiers.contains(KeyModifiers::CONTROL) => PromptKey::Esc,
+                KeyCode::Char(c) => PromptKey::Char(c),
+                KeyCode::Backspace => PromptKey::Backspace,
+                KeyCode::Enter => PromptKey::Enter,
+                KeyCode::Esc => PromptKey::Esc,
+                _ => return None,
+            }))
+        }
         Event::Key(k) if k.kind == KeyEventKind::Press => {
             let key = keymap::Key::from_event(&k)?;
             keymap::action_for(key, state.screen.scope()).map(Msg::Action)

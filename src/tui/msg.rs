@@ -38,6 +38,25 @@ pub enum Action {
     Rescan,
     /// Show the remediation of the selected finding.
     Remediate,
+    /// Mark or unmark the selected finding.
+    Mark,
+    /// Mark every finding of the area (or unmark them when all are marked).
+    MarkAll,
+    /// Save the remediations of the marked findings (or of the area) as a bundle.
+    Save,
+}
+
+/// A key typed into the text prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKey {
+    /// A character.
+    Char(char),
+    /// Delete the last character.
+    Backspace,
+    /// Accept.
+    Enter,
+    /// Cancel.
+    Esc,
 }
 
 /// A finished load: the inventory and the scan, and when it finished.
@@ -70,6 +89,18 @@ pub enum Msg {
         /// How far.
         progress: Progress,
     },
+    /// A key typed while the prompt is open.
+    Prompt(PromptKey),
+    /// The runtime proposes a folder for a bundle (it knows the data directory and the time).
+    PromptOpened {
+        /// The proposed folder.
+        path: String,
+    },
+    /// A bundle was written (the folder and the number of changes) or not (why).
+    Saved {
+        /// The outcome.
+        result: Result<(String, usize), String>,
+    },
     /// The terminal has a new size (rows).
     Resize {
         /// Rows of the terminal.
@@ -84,6 +115,16 @@ pub enum Effect {
     Load {
         /// Request ID.
         req: u64,
+    },
+    /// Propose a folder for a bundle; answer with `Msg::PromptOpened`.
+    ProposeBundlePath,
+    /// Plan the remediations of these findings and write them as a bundle to `dir`
+    /// (never over a non-empty folder); answer with `Msg::Saved`.
+    SaveBundle {
+        /// The folder.
+        dir: String,
+        /// Indexes into the scan's findings.
+        findings: Vec<usize>,
     },
     /// Leave the program.
     Quit,

@@ -161,6 +161,19 @@ pub struct AppState {
     pub fix: Option<FixView>,
     /// Scroll of the fix screen, in lines.
     pub fix_scroll: usize,
+    /// Marked findings (indexes into the scan's findings), for bundles.
+    pub marked: std::collections::BTreeSet<usize>,
+    /// The open text prompt, if any.
+    pub prompt: Option<SavePrompt>,
+}
+
+/// The prompt that asks where to save a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavePrompt {
+    /// The folder, as typed so far.
+    pub path: String,
+    /// The findings the bundle is for.
+    pub findings: Vec<usize>,
 }
 
 /// One finding's remediation, planned for the fix screen.
@@ -192,6 +205,8 @@ impl AppState {
             note: None,
             fix: None,
             fix_scroll: 0,
+            marked: std::collections::BTreeSet::new(),
+            prompt: None,
         }
     }
 

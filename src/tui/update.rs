@@ -46,6 +46,22 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Msg::Prompt(key) => prompt_key(state, key),
+        Msg::PromptOpened { path } => {
+            if let Some(p) = &mut state.prompt {
+                if p.path.is_empty() {
+                    p.path = path;
+                }
+            }
+            Vec::new()
+        }
+        Msg::Saved { result } => {
+            state.note = Some(match result {
+                Ok((dir, n)) => format!("bundle saved: {n} changes in {dir}"),
+                Err(e) => format!("bundle not saved: {e}"),
+            });
+            Vec::new()
+        }
         Msg::Progress { req, progress } => {
             if let LoadState::Loading {
                 req: r,
@@ -119,6 +135,7 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                 state.screen = Screen::Fix { area, finding };
             }
         }
+        Action::Mark | Action::MarkAll | Action::Save => return mark_or_save(state, action),
         Action::Back => {
             state.screen = match state.screen {
                 Screen::Fix { area, finding } => Screen::Detail { area, finding },
@@ -247,4 +264,105 @@ fn plan_fix(data: &super::state::Data, finding: usize) -> super::state::FixView 
         changes,
         unfixed,
     }
+}
+
+/// The finding under the cursor: the selected row of an area, or the open finding.
+fn current_finding(state: &AppState) -> Option<usize> {
+    match state.screen {
+        Screen::Area(area) => {
+            let selected = state.table(area).selected;
+            state
+                .data
+                .as_ref()
+                .and_then(|d| d.area_findings(area).get(selected).copied())
+        }
+        Screen::Detail { finding, .. } | Screen::Fix { finding, .. } => Some(finding),
+        Screen::Overview => None,
+    }
+}
+
+fn mark_or_save(state: &mut AppState, action: Action) -> Vec<Effect> {
+    let area = match state.screen {
+        Screen::Area(a) | Screen::Detail { area: a, .. } | Screen::Fix { area: a, .. } => Some(a),
+        Screen::Overview => None,
+    };
+    match action {
+        Action::Mark => {
+            if let Some(f) = current_finding(state) {
+                if !state.marked.remove(&f) {
+                    state.marked.insert(f);
+                }
+                if matches!(state.screen, Screen::Area(_)) {
+                    move_selection(state, Action::Down);
+                }
+            }
+        }
+        Action::MarkAll => {
+            if let (Some(area), Some(data)) = (area, state.data.as_ref()) {
+                let all: Vec<usize> = data.area_findings(area).to_vec();
+                if all.iter().all(|f| state.marked.contains(f)) {
+                    for f in &all {
+                        state.marked.remove(f);
+                    }
+                } else {
+                    state.marked.extend(all);
+                }
+            }
+        }
+        _ => {
+            // The marked findings, or else every fixable finding of the area in view.
+            let findings: Vec<usize> = if !state.marked.is_empty() {
+                state.marked.iter().copied().collect()
+            } else {
+                match (area, state.data.as_ref()) {
+                    (Some(area), Some(data)) => data
+                        .area_findings(area)
+                        .iter()
+                        .copied()
+                        .filter(|i| data.finding(*i).is_some_and(|f| f.fixable))
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            };
+            if findings.is_empty() {
+                state.note = Some("nothing to save: mark findings with space, or open an area with fixable findings".into());
+                return Vec::new();
+            }
+            state.prompt = Some(super::state::SavePrompt {
+                path: String::new(),
+                findings,
+            });
+            return vec![Effect::ProposeBundlePath];
+        }
+    }
+    Vec::new()
+}
+
+fn prompt_key(state: &mut AppState, key: super::msg::PromptKey) -> Vec<Effect> {
+    use super::msg::PromptKey;
+    let Some(p) = state.prompt.as_mut() else {
+        return Vec::new();
+    };
+    match key {
+        PromptKey::Char(c) if !c.is_control() => p.path.push(c),
+        PromptKey::Char(_) => {}
+        PromptKey::Backspace => {
+            p.path.pop();
+        }
+        PromptKey::Esc => state.prompt = None,
+        PromptKey::Enter => {
+            if let Some(p) = state.prompt.take() {
+                if p.path.trim().is_empty() {
+                    state.note = Some("bundle not saved: no folder given".into());
+                } else {
+                    state.note = Some(format!("saving the bundle to {}…", p.path.trim()));
+                    return vec![Effect::SaveBundle {
+                        dir: p.path.trim().to_string(),
+                        findings: p.findings,
+                    }];
+                }
+            }
+        }
+    }
+    Vec::new()
 }

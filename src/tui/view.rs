@@ -230,7 +230,13 @@ fn draw_area(
             } else {
                 severity_tag(f.severity).to_string()
             };
+            let mark = if state.marked.contains(&i) {
+                "●"
+            } else {
+                " "
+            };
             let r = Row::new(vec![
+                Cell::from(mark),
                 Cell::from(Span::styled(sev, theme.severity(f.severity))),
                 Cell::from(f.check),
                 Cell::from(sanitize(&f.object.to_string())),
@@ -246,6 +252,7 @@ fn draw_area(
     let table = Table::new(
         rows,
         [
+            Constraint::Length(1),
             Constraint::Length(4),
             Constraint::Length(11),
             Constraint::Percentage(35),
@@ -254,6 +261,7 @@ fn draw_area(
     )
     .header(
         Row::new(vec![
+            String::new(),
             "SEV".to_string(),
             "CHECK".to_string(),
             format!("OBJECT ({}/{})", list.selected + 1, indexes.len()),
@@ -482,6 +490,22 @@ fn draw_fix(
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    if let Some(p) = &state.prompt {
+        let n = p.findings.len();
+        let line = Line::from(vec![
+            Span::styled(
+                format!(
+                    "Save the remediations of {n} finding{} to: ",
+                    if n == 1 { "" } else { "s" }
+                ),
+                theme.heading(),
+            ),
+            Span::raw(sanitize(&p.path)),
+            Span::styled("█", theme.key()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let mut parts = vec![sanitize(&state.source)];
     if let Some(d) = &state.data {
         parts.push(format!("{} objects", d.loaded.scan.objects));
@@ -522,6 +546,18 @@ fn draw_footer(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
     } else {
         state.screen.scope()
     };
+    if state.prompt.is_some() {
+        let spans = vec![
+            Span::styled("enter", theme.key()),
+            Span::raw(" save  "),
+            Span::styled("esc", theme.key()),
+            Span::raw(" cancel  "),
+            Span::styled("backspace", theme.key()),
+            Span::raw(" delete"),
+        ];
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     // While help is open only the global keys and its own closing keys apply.
     let mut spans = Vec::new();
     for (keys, label) in keymap::footer(scope) {

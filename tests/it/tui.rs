@@ -354,3 +354,79 @@ fn f_on_a_finding_kubeharden_does_not_fix_says_why() {
     let text = format!("{:?}", render(&s, 100, 30, false).backend());
     assert!(text.contains("No change for this finding"), "{text}");
 }
+
+#[test]
+fn space_marks_a_marks_all_and_s_asks_where_to_save_the_bundle() {
+    use kubeharden::tui::msg::PromptKey;
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(4)]);
+    let area_findings = s.data.as_ref().unwrap().area_findings(Area::Network).to_vec();
+    act(&mut s, &[Action::Mark]);
+    assert_eq!(s.marked.iter().copied().collect::<Vec<_>>(), [area_findings[0]]);
+    assert_eq!(s.table(Area::Network).selected, 1, "space moves on");
+    act(&mut s, &[Action::MarkAll]);
+    assert_eq!(s.marked.len(), area_findings.len());
+    act(&mut s, &[Action::MarkAll]);
+    assert!(s.marked.is_empty(), "a second a unmarks them all");
+    act(&mut s, &[Action::Up, Action::Mark, Action::Mark]);
+    assert_eq!(s.marked.len(), 2);
+    let effects = update(&mut s, Msg::Action(Action::Save));
+    assert_eq!(effects, vec![Effect::ProposeBundlePath]);
+    update(
+        &mut s,
+        Msg::PromptOpened {
+            path: "/tmp/kh-bundles/b1".into(),
+        },
+    );
+    assert_eq!(s.prompt.as_ref().unwrap().path, "/tmp/kh-bundles/b1");
+    // Keys go to the prompt: edit the path.
+    for k in [PromptKey::Backspace, PromptKey::Char('2')] {
+        update(&mut s, Msg::Prompt(k));
+    }
+    insta::assert_snapshot!(render(&s, 80, 24, false).backend());
+    let effects = update(&mut s, Msg::Prompt(PromptKey::Enter));
+    let marked: Vec<usize> = s.marked.iter().copied().collect();
+    assert_eq!(
+        effects,
+        vec![Effect::SaveBundle {
+            dir: "/tmp/kh-bundles/b2".into(),
+            findings: marked
+        }]
+    );
+    assert!(s.prompt.is_none());
+    update(
+        &mut s,
+        Msg::Saved {
+            result: Ok(("/tmp/kh-bundles/b2".into(), 3)),
+        },
+    );
+    assert_eq!(
+        s.note.as_deref(),
+        Some("bundle saved: 3 changes in /tmp/kh-bundles/b2")
+    );
+    // Esc cancels without saving.
+    update(&mut s, Msg::Action(Action::Save));
+    assert!(update(&mut s, Msg::Prompt(PromptKey::Esc)).is_empty());
+    assert!(s.prompt.is_none());
+}
+
+#[test]
+fn s_without_marks_saves_the_areas_fixable_findings_or_says_there_are_none() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(1)]);
+    // Data at rest: fixed by hand, nothing to save.
+    assert!(update(&mut s, Msg::Action(Action::Save)).is_empty());
+    assert!(s.note.as_deref().unwrap().starts_with("nothing to save"));
+    act(&mut s, &[Action::JumpArea(2)]);
+    assert_eq!(
+        update(&mut s, Msg::Action(Action::Save)),
+        vec![Effect::ProposeBundlePath]
+    );
+    let data = s.data.as_ref().unwrap();
+    let fixable = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .filter(|i| data.finding(**i).unwrap().fixable)
+        .count();
+    assert_eq!(s.prompt.as_ref().unwrap().findings.len(), fixable);
+}
