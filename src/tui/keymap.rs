@@ -325,6 +325,13 @@ pub static BINDINGS: &[Binding] = &[
         "mark or unmark this finding",
     ),
     b(
+        &[Key::Char('y')],
+        Action::ApplyFix,
+        Scope::Fix,
+        Some("apply"),
+        "apply this remediation (or the marked findings'): dry run, then write, after a confirmation",
+    ),
+    b(
         &[Key::Char('s')],
         Action::Save,
         Scope::Fix,

@@ -67,6 +67,17 @@ pub fn run(source: SourceSpec, settings: Settings, color: bool) -> anyhow::Resul
         matches!(&source, SourceSpec::Files { paths, .. } if paths.iter().any(|p| p == "-"));
     let mut state = AppState::new(describe(&source), !reads_stdin);
     state.rows = rows;
+    state.target = match &source {
+        SourceSpec::Demo => state::ApplyTarget::InMemory,
+        SourceSpec::Cluster(opts) => state::ApplyTarget::Cluster(
+            opts.context
+                .clone()
+                .unwrap_or_else(|| "the current context".into()),
+        ),
+        SourceSpec::Files { .. } => state::ApplyTarget::Disabled(
+            "manifests on disk cannot be applied from here: save a bundle (s) and apply it with kubectl or kubeharden apply".into(),
+        ),
+    };
     let theme = Theme { color };
     let ctx = Arc::new(LoadContext {
         spec: source,
@@ -107,6 +118,7 @@ async fn event_loop(
                 Effect::SaveBundle { dir, findings } => {
                     save_bundle(state, &ctx, dir, &findings, tx.clone());
                 }
+                Effect::Apply { findings } => apply_changes(state, &ctx, &findings, tx.clone()),
             }
         }
         terminal.draw(|f| view::draw(f, state, theme))?;
@@ -183,10 +195,149 @@ fn save_bundle(
     });
 }
 
+/// Applies a plan to loaded data in memory (the demo cluster): the objects change as the API
+/// server would change them, and the checks run again. Returns the new data and a summary.
+pub fn apply_in_memory(
+    data: &LoadedData,
+    plan: &crate::remediate::Plan,
+    settings: &Settings,
+) -> (LoadedData, String) {
+    let mut objects = data.inventory.objects().to_vec();
+    let failed = crate::remediate::apply_all(&mut objects, &plan.remediations);
+    let inventory = crate::model::Inventory::new(objects);
+    let mut settings = settings.clone();
+    settings.cluster = true;
+    let results = crate::checks::run(&inventory, &[], &settings);
+    let before = data.scan.results.findings.len();
+    let after = results.findings.len();
+    let scan = crate::report::Scan {
+        results,
+        objects: inventory.len(),
+        ..data.scan.clone()
+    };
+    let note = if failed.is_empty() {
+        format!(
+            "applied {} change(s) to the demo cluster in memory: {before} findings → {after} (r restores it)",
+            plan.remediations.len()
+        )
+    } else {
+        format!(
+            "{} change(s) did not apply: {}",
+            failed.len(),
+            failed
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    (
+        LoadedData {
+            inventory,
+            scan,
+            scanned_at: data.scanned_at.clone(),
+        },
+        note,
+    )
+}
+
+/// Plans the chosen findings' remediations and applies them: in memory for the demo (then
+/// re-checked), through the apply engine for a live cluster (a bundle is written to the data
+/// directory first, so that backups, the log and rollback work as on the command line).
+fn apply_changes(
+    state: &AppState,
+    ctx: &Arc<LoadContext>,
+    findings: &[usize],
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let Some(data) = &state.data else {
+        return;
+    };
+    let chosen: Vec<crate::model::Finding> = findings
+        .iter()
+        .filter_map(|i| data.finding(*i).cloned())
+        .collect();
+    let opts = crate::remediate::Options {
+        allowed_registries: ctx.settings.config.allowed_registries.clone(),
+        open_egress: ctx.settings.config.open_egress.clone(),
+        today: Some(ctx.settings.today),
+        ..crate::remediate::Options::default()
+    };
+    let inv = &data.loaded.inventory;
+    let plan = crate::remediate::plan(inv, &chosen, &opts);
+    match &ctx.spec {
+        SourceSpec::Demo => {
+            let (loaded, note) = apply_in_memory(&data.loaded, &plan, &ctx.settings);
+            let _ = tx.send(Msg::Applied {
+                result: Ok((Some(Box::new(loaded)), note)),
+            });
+        }
+        SourceSpec::Cluster(cluster) => {
+            let dir = std::path::PathBuf::from(default_bundle_dir());
+            let rendered = crate::bundle::render(&plan, inv, &chosen, &state.source);
+            let cluster = cluster.clone();
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                let result = (|| -> Result<(Option<Box<LoadedData>>, String), String> {
+                    crate::bundle::write(&dir, &rendered, false).map_err(|e| format!("{e:#}"))?;
+                    let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
+                    let conn = handle
+                        .block_on(crate::source::live::connect_with(&cluster, false))
+                        .map_err(|e| e.to_string())?;
+                    let mut log = Vec::new();
+                    let reports = handle.block_on(crate::apply::apply(
+                        conn.client,
+                        &bundle,
+                        &crate::apply::RunOptions::default(),
+                        &mut crate::apply::AssumeYes,
+                        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                        &mut log,
+                    ))?;
+                    let count = |o: crate::apply::Outcome| {
+                        reports.iter().filter(|r| r.outcome == o).count()
+                    };
+                    let failed: Vec<String> = reports
+                        .iter()
+                        .filter(|r| r.outcome == crate::apply::Outcome::Failed)
+                        .map(|r| format!("{}: {}", r.target, r.message))
+                        .collect();
+                    Ok((
+                        None,
+                        crate::text::sanitize(&format!(
+                            "applied {}, failed {}{}; bundle and backups in {}",
+                            count(crate::apply::Outcome::Applied),
+                            failed.len(),
+                            failed
+                                .first()
+                                .map(|f| format!(" ({f})"))
+                                .unwrap_or_default(),
+                            dir.display()
+                        )),
+                    ))
+                })();
+                let _ = tx.send(Msg::Applied { result });
+            });
+        }
+        SourceSpec::Files { .. } => {
+            let _ = tx.send(Msg::Applied {
+                result: Err("manifests on disk cannot be applied from here".into()),
+            });
+        }
+    }
+}
+
 /// A terminal event as a message: keys through the keymap (or into the open prompt), mouse
 /// wheel as movement.
 fn to_msg(state: &AppState, ev: Event) -> Option<Msg> {
     match ev {
+        Event::Key(k) if k.kind == KeyEventKind::Press && state.confirm.is_some() => {
+            use crossterm::event::KeyCode;
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => Some(Msg::Confirm(true)),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(Msg::Confirm(false)),
+                _ => None,
+            }
+        }
         Event::Key(k) if k.kind == KeyEventKind::Press && state.prompt.is_some() => {
             use crossterm::event::KeyCode;
             use msg::PromptKey;

@@ -44,6 +44,9 @@ pub enum Action {
     MarkAll,
     /// Save the remediations of the marked findings (or of the area) as a bundle.
     Save,
+    /// Apply the remediation shown (or the marked findings' remediations), after a
+    /// confirmation that names the objects and the target.
+    ApplyFix,
 }
 
 /// A key typed into the text prompt.
@@ -91,6 +94,14 @@ pub enum Msg {
     },
     /// A key typed while the prompt is open.
     Prompt(PromptKey),
+    /// The answer to the apply confirmation.
+    Confirm(bool),
+    /// Changes were applied: new data (in-memory demo) or `None` (a live cluster, which
+    /// is then read again), and a one-line summary; or why nothing was applied.
+    Applied {
+        /// The outcome.
+        result: Result<(Option<Box<LoadedData>>, String), String>,
+    },
     /// The runtime proposes a folder for a bundle (it knows the data directory and the time).
     PromptOpened {
         /// The proposed folder.
@@ -123,6 +134,12 @@ pub enum Effect {
     SaveBundle {
         /// The folder.
         dir: String,
+        /// Indexes into the scan's findings.
+        findings: Vec<usize>,
+    },
+    /// Apply the remediations of these findings (the runtime dry-runs every change first
+    /// on a live cluster); answer with `Msg::Applied`.
+    Apply {
         /// Indexes into the scan's findings.
         findings: Vec<usize>,
     },

@@ -165,6 +165,30 @@ pub struct AppState {
     pub marked: std::collections::BTreeSet<usize>,
     /// The open text prompt, if any.
     pub prompt: Option<SavePrompt>,
+    /// The open apply confirmation, if any.
+    pub confirm: Option<ConfirmApply>,
+    /// Whether and how changes can be applied to the source.
+    pub target: ApplyTarget,
+}
+
+/// Where `y` applies changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyTarget {
+    /// The demo cluster, in memory (a rescan restores it).
+    InMemory,
+    /// A live cluster: the context's name.
+    Cluster(String),
+    /// Nowhere: why (manifests on disk).
+    Disabled(String),
+}
+
+/// The apply confirmation: what would change, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmApply {
+    /// The findings whose remediations apply.
+    pub findings: Vec<usize>,
+    /// The objects that change, as `Kind namespace/name (form)`.
+    pub objects: Vec<String>,
 }
 
 /// The prompt that asks where to save a bundle.
@@ -207,6 +231,8 @@ impl AppState {
             fix_scroll: 0,
             marked: std::collections::BTreeSet::new(),
             prompt: None,
+            confirm: None,
+            target: ApplyTarget::InMemory,
         }
     }
 

@@ -47,6 +47,54 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Prompt(key) => prompt_key(state, key),
+        Msg::Confirm(yes) => {
+            let Some(c) = state.confirm.take() else {
+                return Vec::new();
+            };
+            if yes {
+                state.note = Some(format!("applying {} change(s)…", c.objects.len()));
+                return vec![Effect::Apply {
+                    findings: c.findings,
+                }];
+            }
+            state.note = Some("not applied".into());
+            Vec::new()
+        }
+        Msg::Applied { result } => match result {
+            Ok((Some(data), note)) => {
+                state.data = Some(Data::new(*data));
+                state.marked.clear();
+                state.fix = None;
+                if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
+                    state.screen = Screen::Area(area);
+                }
+                let rows = state.table_rows();
+                for (i, area) in Area::ALL.iter().enumerate() {
+                    let len = state
+                        .data
+                        .as_ref()
+                        .map_or(0, |d| d.area_findings(*area).len());
+                    if let Some(t) = state.tables.get_mut(i) {
+                        t.step(0, len, rows);
+                    }
+                }
+                state.note = Some(note);
+                Vec::new()
+            }
+            Ok((None, note)) => {
+                state.note = Some(note);
+                state.marked.clear();
+                state.fix = None;
+                if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
+                    state.screen = Screen::Area(area);
+                }
+                start_load(state)
+            }
+            Err(e) => {
+                state.note = Some(format!("not applied: {e}"));
+                Vec::new()
+            }
+        },
         Msg::PromptOpened { path } => {
             if let Some(p) = &mut state.prompt {
                 if p.path.is_empty() {
@@ -136,6 +184,7 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
             }
         }
         Action::Mark | Action::MarkAll | Action::Save => return mark_or_save(state, action),
+        Action::ApplyFix => ask_to_apply(state),
         Action::Back => {
             state.screen = match state.screen {
                 Screen::Fix { area, finding } => Screen::Detail { area, finding },
@@ -365,4 +414,41 @@ fn prompt_key(state: &mut AppState, key: super::msg::PromptKey) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// Opens the apply confirmation for the marked findings, or the finding on screen.
+fn ask_to_apply(state: &mut AppState) {
+    if let super::state::ApplyTarget::Disabled(why) = &state.target {
+        state.note = Some(why.clone());
+        return;
+    }
+    let findings: Vec<usize> = if state.marked.is_empty() {
+        current_finding(state).into_iter().collect()
+    } else {
+        state.marked.iter().copied().collect()
+    };
+    let Some(data) = state.data.as_ref() else {
+        return;
+    };
+    let chosen: Vec<crate::model::Finding> = findings
+        .iter()
+        .filter_map(|i| data.finding(*i).cloned())
+        .collect();
+    let plan = crate::remediate::plan(
+        &data.loaded.inventory,
+        &chosen,
+        &crate::remediate::Options::default(),
+    );
+    let objects: Vec<String> = plan
+        .remediations
+        .iter()
+        .filter(|r| r.form != crate::remediate::Form::HostFile)
+        .map(|r| format!("{} ({})", r.target, r.form.key()))
+        .collect();
+    if objects.is_empty() {
+        state.note =
+            Some("nothing to apply: no remediation changes an object for this finding".into());
+        return;
+    }
+    state.confirm = Some(super::state::ConfirmApply { findings, objects });
 }

@@ -48,6 +48,69 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: Theme) {
     if state.help {
         draw_help(frame, body, state, theme);
     }
+    if let Some(c) = &state.confirm {
+        draw_confirm(frame, body, state, c, theme);
+    }
+}
+
+fn draw_confirm(
+    frame: &mut Frame,
+    area: Rect,
+    state: &AppState,
+    c: &crate::tui::state::ConfirmApply,
+    theme: Theme,
+) {
+    let target = match &state.target {
+        crate::tui::state::ApplyTarget::InMemory => {
+            "the demo cluster (in memory; r restores it)".to_string()
+        }
+        crate::tui::state::ApplyTarget::Cluster(ctx) => {
+            format!(
+                "cluster context {} (each change is dry-run first, backed up, logged)",
+                sanitize(ctx)
+            )
+        }
+        crate::tui::state::ApplyTarget::Disabled(why) => sanitize(why),
+    };
+    let mut lines = vec![
+        Line::styled(
+            format!("Apply {} change(s) to {target}?", c.objects.len()),
+            theme.heading(),
+        ),
+        Line::raw(""),
+    ];
+    let room = usize::from(area.height.saturating_sub(6)).max(1);
+    for o in c.objects.iter().take(room) {
+        lines.push(Line::raw(format!("  {}", sanitize(o))));
+    }
+    if c.objects.len() > room {
+        lines.push(Line::raw(format!(
+            "  … and {} more",
+            c.objects.len() - room
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("y", theme.key()),
+        Span::raw(" apply   "),
+        Span::styled("n/esc", theme.key()),
+        Span::raw(" cancel"),
+    ]));
+    let width = area.width.min(90);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" confirm ")),
+        popup,
+    );
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {

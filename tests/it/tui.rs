@@ -360,9 +360,17 @@ fn space_marks_a_marks_all_and_s_asks_where_to_save_the_bundle() {
     use kubeharden::tui::msg::PromptKey;
     let mut s = loaded(30);
     act(&mut s, &[Action::JumpArea(4)]);
-    let area_findings = s.data.as_ref().unwrap().area_findings(Area::Network).to_vec();
+    let area_findings = s
+        .data
+        .as_ref()
+        .unwrap()
+        .area_findings(Area::Network)
+        .to_vec();
     act(&mut s, &[Action::Mark]);
-    assert_eq!(s.marked.iter().copied().collect::<Vec<_>>(), [area_findings[0]]);
+    assert_eq!(
+        s.marked.iter().copied().collect::<Vec<_>>(),
+        [area_findings[0]]
+    );
     assert_eq!(s.table(Area::Network).selected, 1, "space moves on");
     act(&mut s, &[Action::MarkAll]);
     assert_eq!(s.marked.len(), area_findings.len());
@@ -429,4 +437,97 @@ fn s_without_marks_saves_the_areas_fixable_findings_or_says_there_are_none() {
         .filter(|i| data.finding(**i).unwrap().fixable)
         .count();
     assert_eq!(s.prompt.as_ref().unwrap().findings.len(), fixable);
+}
+
+#[test]
+fn y_on_the_remediation_asks_then_applies_to_the_in_memory_demo() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(2)]);
+    let data = s.data.as_ref().unwrap();
+    let row = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .position(|i| data.finding(*i).unwrap().fixable)
+        .unwrap();
+    for _ in 0..row {
+        act(&mut s, &[Action::Down]);
+    }
+    act(&mut s, &[Action::Remediate, Action::ApplyFix]);
+    let confirm = s
+        .confirm
+        .clone()
+        .expect("a confirmation names what changes");
+    assert!(
+        confirm
+            .objects
+            .iter()
+            .any(|o| o.contains("Deployment payments/api"))
+    );
+    insta::assert_snapshot!(render(&s, 100, 30, false).backend());
+    // n cancels, y applies.
+    assert!(update(&mut s, Msg::Confirm(false)).is_empty());
+    assert!(s.confirm.is_none());
+    act(&mut s, &[Action::ApplyFix]);
+    let effects = update(&mut s, Msg::Confirm(true));
+    let Some(Effect::Apply { findings }) = effects.first().cloned() else {
+        panic!("{effects:?}")
+    };
+    // What the runtime does for the demo: apply in memory and check again.
+    let data = s.data.as_ref().unwrap();
+    let chosen: Vec<_> = findings
+        .iter()
+        .map(|i| data.finding(*i).unwrap().clone())
+        .collect();
+    let plan = kubeharden::remediate::plan(
+        &data.loaded.inventory,
+        &chosen,
+        &kubeharden::remediate::Options::default(),
+    );
+    let (after, note) = kubeharden::tui::apply_in_memory(
+        &data.loaded,
+        &plan,
+        &kubeharden::checks::Settings::default(),
+    );
+    assert!(note.starts_with("applied"), "{note}");
+    let gone = chosen[0].key();
+    assert!(
+        after.scan.results.findings.iter().all(|f| f.key() != gone),
+        "the finding is fixed"
+    );
+    update(
+        &mut s,
+        Msg::Applied {
+            result: Ok((Some(Box::new(after)), note)),
+        },
+    );
+    assert!(s.note.as_deref().unwrap().starts_with("applied"));
+    assert!(matches!(s.screen, Screen::Area(Area::PodSecurity)));
+    assert!(
+        s.data
+            .as_ref()
+            .unwrap()
+            .loaded
+            .scan
+            .results
+            .findings
+            .iter()
+            .all(|f| f.key() != gone)
+    );
+}
+
+#[test]
+fn y_on_manifests_says_why_it_cannot_apply() {
+    let mut s = loaded(30);
+    s.target = kubeharden::tui::state::ApplyTarget::Disabled(
+        "manifests on disk cannot be applied from here".into(),
+    );
+    act(
+        &mut s,
+        &[Action::JumpArea(2), Action::Remediate, Action::ApplyFix],
+    );
+    assert!(s.confirm.is_none());
+    assert_eq!(
+        s.note.as_deref(),
+        Some("manifests on disk cannot be applied from here")
+    );
 }
