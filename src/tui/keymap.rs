@@ -325,6 +325,13 @@ pub static BINDINGS: &[Binding] = &[
         "mark or unmark this finding",
     ),
     b(
+        &[Key::Char('d')],
+        Action::DryRun,
+        Scope::Fix,
+        Some("dry run"),
+        "ask the server for a dry run of this remediation (live clusters): its diff and warnings",
+    ),
+    b(
         &[Key::Char('y')],
         Action::ApplyFix,
         Scope::Fix,

@@ -119,6 +119,9 @@ async fn event_loop(
                     save_bundle(state, &ctx, dir, &findings, tx.clone());
                 }
                 Effect::Apply { findings } => apply_changes(state, &ctx, &findings, tx.clone()),
+                Effect::DryRun { finding, findings } => {
+                    dry_run(state, &ctx, finding, &findings, tx.clone());
+                }
             }
         }
         terminal.draw(|f| view::draw(f, state, theme))?;
@@ -324,6 +327,62 @@ fn apply_changes(
             });
         }
     }
+}
+
+/// Runs the apply engine in dry-run mode on a bundle of the chosen findings, written to a
+/// scratch folder (backups and the log go there), and hands back what it printed.
+fn dry_run(
+    state: &AppState,
+    ctx: &Arc<LoadContext>,
+    finding: usize,
+    findings: &[usize],
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let (Some(data), SourceSpec::Cluster(cluster)) = (&state.data, &ctx.spec) else {
+        return;
+    };
+    let chosen: Vec<crate::model::Finding> = findings
+        .iter()
+        .filter_map(|i| data.finding(*i).cloned())
+        .collect();
+    let inv = &data.loaded.inventory;
+    let plan = crate::remediate::plan(inv, &chosen, &crate::remediate::Options::default());
+    let rendered = crate::bundle::render(&plan, inv, &chosen, &state.source);
+    let cluster = cluster.clone();
+    let handle = tokio::runtime::Handle::current();
+    let dir = std::env::temp_dir().join(format!(
+        "kubeharden-dry-run-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    ));
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> Result<Vec<String>, String> {
+            crate::bundle::write(&dir, &rendered, false).map_err(|e| format!("{e:#}"))?;
+            let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
+            let conn = handle
+                .block_on(crate::source::live::connect_with(&cluster, false))
+                .map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            let opts = crate::apply::RunOptions {
+                dry_run: true,
+                ..crate::apply::RunOptions::default()
+            };
+            handle.block_on(crate::apply::apply(
+                conn.client,
+                &bundle,
+                &opts,
+                &mut crate::apply::AssumeYes,
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                &mut out,
+            ))?;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(String::from_utf8_lossy(&out)
+                .lines()
+                .map(str::to_string)
+                .collect())
+        })();
+        let _ = tx.send(Msg::DryRunDone { finding, result });
+    });
 }
 
 /// A terminal event as a message: keys through the keymap (or into the open prompt), mouse

@@ -47,6 +47,8 @@ pub enum Action {
     /// Apply the remediation shown (or the marked findings' remediations), after a
     /// confirmation that names the objects and the target.
     ApplyFix,
+    /// Ask the server for a dry run of the remediation shown (or the marked ones').
+    DryRun,
 }
 
 /// A key typed into the text prompt.
@@ -96,6 +98,14 @@ pub enum Msg {
     Prompt(PromptKey),
     /// The answer to the apply confirmation.
     Confirm(bool),
+    /// A server-side dry run finished: what the server answered, line by line, or why it
+    /// could not run.
+    DryRunDone {
+        /// The finding the dry run was for.
+        finding: usize,
+        /// The outcome.
+        result: Result<Vec<String>, String>,
+    },
     /// Changes were applied: new data (in-memory demo) or `None` (a live cluster, which
     /// is then read again), and a one-line summary; or why nothing was applied.
     Applied {
@@ -140,6 +150,14 @@ pub enum Effect {
     /// Apply the remediations of these findings (the runtime dry-runs every change first
     /// on a live cluster); answer with `Msg::Applied`.
     Apply {
+        /// Indexes into the scan's findings.
+        findings: Vec<usize>,
+    },
+    /// Dry-run the remediations of these findings against the live cluster; answer with
+    /// `Msg::DryRunDone`.
+    DryRun {
+        /// The finding on screen (the answer is shown with it).
+        finding: usize,
         /// Indexes into the scan's findings.
         findings: Vec<usize>,
     },

@@ -169,6 +169,9 @@ pub struct AppState {
     pub confirm: Option<ConfirmApply>,
     /// Whether and how changes can be applied to the source.
     pub target: ApplyTarget,
+    /// The last server dry run: the finding it was for and the server's answer, line by line
+    /// (`None` while it runs).
+    pub dry_run: Option<(usize, Option<Vec<String>>)>,
 }
 
 /// Where `y` applies changes.
@@ -233,6 +236,7 @@ impl AppState {
             prompt: None,
             confirm: None,
             target: ApplyTarget::InMemory,
+            dry_run: None,
         }
     }
 

@@ -60,6 +60,21 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.note = Some("not applied".into());
             Vec::new()
         }
+        Msg::DryRunDone { finding, result } => {
+            match result {
+                Ok(lines) => {
+                    state.dry_run = Some((finding, Some(lines)));
+                    state.note = Some(
+                        "dry run done: the server's answer is on the remediation screen".into(),
+                    );
+                }
+                Err(e) => {
+                    state.dry_run = None;
+                    state.note = Some(format!("dry run failed: {e}"));
+                }
+            }
+            Vec::new()
+        }
         Msg::Applied { result } => match result {
             Ok((Some(data), note)) => {
                 state.data = Some(Data::new(*data));
@@ -185,6 +200,35 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::Mark | Action::MarkAll | Action::Save => return mark_or_save(state, action),
         Action::ApplyFix => ask_to_apply(state),
+        Action::DryRun => {
+            let Some(finding) = current_finding(state) else {
+                return Vec::new();
+            };
+            match &state.target {
+                super::state::ApplyTarget::Cluster(_) => {
+                    let findings: Vec<usize> = if state.marked.is_empty() {
+                        vec![finding]
+                    } else {
+                        state.marked.iter().copied().collect()
+                    };
+                    state.dry_run = Some((finding, None));
+                    state.note = Some("dry run: asking the server…".into());
+                    return vec![Effect::DryRun { finding, findings }];
+                }
+                super::state::ApplyTarget::InMemory => {
+                    state.note = Some(
+                        "the demo has no API server: the diff shown is the local server-side-apply merge; y applies it in memory"
+                            .into(),
+                    );
+                }
+                super::state::ApplyTarget::Disabled(_) => {
+                    state.note = Some(
+                        "manifests on disk: the diff shown is the local server-side-apply merge (no server to ask)"
+                            .into(),
+                    );
+                }
+            }
+        }
         Action::Back => {
             state.screen = match state.screen {
                 Screen::Fix { area, finding } => Screen::Detail { area, finding },

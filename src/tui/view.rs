@@ -467,6 +467,20 @@ fn draw_fix(
         ),
         Line::raw(format!("Finding:  {}", sanitize(&f.message))),
     ];
+    match &state.dry_run {
+        Some((f, None)) if *f == index => {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Server dry run: running…", theme.dim()));
+        }
+        Some((f, Some(answer))) if *f == index => {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Server dry run", theme.heading()));
+            for l in answer {
+                lines.push(Line::raw(format!("  {}", sanitize(l))));
+            }
+        }
+        _ => {}
+    }
     let view = state.fix.as_ref().filter(|v| v.finding == index);
     match view {
         None => lines.push(Line::styled("Planning…", theme.dim())),

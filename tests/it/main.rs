@@ -6,6 +6,7 @@ mod apply_live;
 mod checks;
 mod cli;
 mod config;
+mod e2e;
 mod fake_api;
 mod fake_writes;
 mod hostile;
