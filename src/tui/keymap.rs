@@ -192,7 +192,7 @@ pub static BINDINGS: &[Binding] = &[
         "page down",
     ),
     b(
-        &[Key::Char('g'), Key::Home],
+        &[Key::Home],
         Action::Top,
         Scope::Global,
         None,
@@ -295,6 +295,27 @@ pub static BINDINGS: &[Binding] = &[
         Scope::Detail,
         Some("fix"),
         "show the remediation of this finding: the change, its risk and the diff",
+    ),
+    b(
+        &[Key::Char('/')],
+        Action::Filter,
+        Scope::Area,
+        Some("filter"),
+        "filter: text, sev:high, ns:payments, check:KH-POD-003, kind:Deployment (esc clears)",
+    ),
+    b(
+        &[Key::Char('o')],
+        Action::Sort,
+        Scope::Area,
+        Some("sort"),
+        "order by severity, namespace, kind or name",
+    ),
+    b(
+        &[Key::Char('g')],
+        Action::Group,
+        Scope::Area,
+        Some("group"),
+        "group by check, by namespace, or not at all",
     ),
     b(
         &[Key::Char(' ')],

@@ -78,6 +78,12 @@ pub fn run(source: SourceSpec, settings: Settings, color: bool) -> anyhow::Resul
             "manifests on disk cannot be applied from here: save a bundle (s) and apply it with kubectl or kubeharden apply".into(),
         ),
     };
+    state.fix_options = crate::remediate::Options {
+        allowed_registries: settings.config.allowed_registries.clone(),
+        open_egress: settings.config.open_egress.clone(),
+        today: Some(settings.today),
+        ..crate::remediate::Options::default()
+    };
     let theme = Theme { color };
     let ctx = Arc::new(LoadContext {
         spec: source,
@@ -397,7 +403,9 @@ fn to_msg(state: &AppState, ev: Event) -> Option<Msg> {
                 _ => None,
             }
         }
-        Event::Key(k) if k.kind == KeyEventKind::Press && state.prompt.is_some() => {
+        Event::Key(k)
+            if k.kind == KeyEventKind::Press && (state.prompt.is_some() || state.filtering) =>
+        {
             use crossterm::event::KeyCode;
             use msg::PromptKey;
             Some(Msg::Prompt(match k.code {

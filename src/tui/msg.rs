@@ -49,6 +49,12 @@ pub enum Action {
     ApplyFix,
     /// Ask the server for a dry run of the remediation shown (or the marked ones').
     DryRun,
+    /// Type a filter for the findings tables.
+    Filter,
+    /// Order the tables by the next key.
+    Sort,
+    /// Group the tables by the next key.
+    Group,
 }
 
 /// A key typed into the text prompt.

@@ -96,9 +96,157 @@ pub struct Data {
     pub loaded: LoadedData,
     /// Finding indexes per area, in report order (worst first).
     pub by_area: Vec<Vec<usize>>,
+    /// The rows the tables show per area: `by_area` filtered, sorted and grouped.
+    pub visible: Vec<Vec<usize>>,
+}
+
+/// How a findings table is ordered (`o` cycles).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// Worst first (the report's order).
+    #[default]
+    Severity,
+    /// By namespace, then severity.
+    Namespace,
+    /// By kind, then name.
+    Kind,
+    /// By object name.
+    Name,
+}
+
+impl SortBy {
+    /// The next order.
+    pub fn next(self) -> SortBy {
+        match self {
+            SortBy::Severity => SortBy::Namespace,
+            SortBy::Namespace => SortBy::Kind,
+            SortBy::Kind => SortBy::Name,
+            SortBy::Name => SortBy::Severity,
+        }
+    }
+
+    /// Its name in the table header.
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Severity => "severity",
+            SortBy::Namespace => "namespace",
+            SortBy::Kind => "kind",
+            SortBy::Name => "name",
+        }
+    }
+}
+
+/// How a findings table is grouped (`g` cycles).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupBy {
+    /// No grouping.
+    #[default]
+    None,
+    /// Findings of one check together.
+    Check,
+    /// Findings of one namespace together.
+    Namespace,
+}
+
+impl GroupBy {
+    /// The next grouping.
+    pub fn next(self) -> GroupBy {
+        match self {
+            GroupBy::None => GroupBy::Check,
+            GroupBy::Check => GroupBy::Namespace,
+            GroupBy::Namespace => GroupBy::None,
+        }
+    }
+
+    /// Its name in the table header.
+    pub fn label(self) -> &'static str {
+        match self {
+            GroupBy::None => "",
+            GroupBy::Check => "check",
+            GroupBy::Namespace => "namespace",
+        }
+    }
+}
+
+/// The namespace a finding is about: its object's, or the Namespace's own name.
+fn namespace_of(f: &Finding) -> &str {
+    f.object
+        .namespace
+        .as_deref()
+        .unwrap_or(if f.object.kind == "Namespace" {
+            f.object.name.as_str()
+        } else {
+            ""
+        })
+}
+
+/// Whether a finding matches a filter: every space-separated term must match. `sev:high`,
+/// `ns:payments`, `check:KH-POD` (prefix), `kind:Deployment`; any other term is a
+/// case-insensitive substring of the check, the object or the message.
+pub fn matches_filter(f: &Finding, filter: &str) -> bool {
+    filter.split_whitespace().all(|term| {
+        let lower = term.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("sev:") {
+            f.severity.key() == v || (v == "crit" && f.severity.key() == "critical")
+        } else if let Some(v) = lower.strip_prefix("ns:") {
+            namespace_of(f).eq_ignore_ascii_case(v)
+        } else if let Some(v) = lower.strip_prefix("check:") {
+            f.check.to_ascii_lowercase().starts_with(v)
+        } else if let Some(v) = lower.strip_prefix("kind:") {
+            f.object.kind.eq_ignore_ascii_case(v)
+        } else {
+            f.check.to_ascii_lowercase().contains(&lower)
+                || f.object.to_string().to_ascii_lowercase().contains(&lower)
+                || f.message.to_ascii_lowercase().contains(&lower)
+        }
+    })
 }
 
 impl Data {
+    /// Recomputes the visible rows: `by_area` filtered, then ordered by the group and the
+    /// sort (stable, so the report's order breaks ties).
+    pub fn refine(&mut self, filter: &str, sort: SortBy, group: GroupBy) {
+        let findings = &self.loaded.scan.results.findings;
+        self.visible = self
+            .by_area
+            .iter()
+            .map(|rows| {
+                let mut v: Vec<usize> = rows
+                    .iter()
+                    .copied()
+                    .filter(|i| {
+                        filter.trim().is_empty()
+                            || findings.get(*i).is_some_and(|f| matches_filter(f, filter))
+                    })
+                    .collect();
+                if sort != SortBy::Severity || group != GroupBy::None {
+                    v.sort_by(|a, b| {
+                        let (Some(fa), Some(fb)) = (findings.get(*a), findings.get(*b)) else {
+                            return std::cmp::Ordering::Equal;
+                        };
+                        let by_group = match group {
+                            GroupBy::None => std::cmp::Ordering::Equal,
+                            GroupBy::Check => fa.check.cmp(fb.check),
+                            GroupBy::Namespace => namespace_of(fa).cmp(namespace_of(fb)),
+                        };
+                        let by_sort = match sort {
+                            SortBy::Severity => fb.severity.cmp(&fa.severity),
+                            SortBy::Namespace => namespace_of(fa).cmp(namespace_of(fb)),
+                            SortBy::Kind => fa
+                                .object
+                                .kind
+                                .cmp(&fb.object.kind)
+                                .then(fa.object.name.cmp(&fb.object.name)),
+                            SortBy::Name => fa.object.name.cmp(&fb.object.name),
+                        };
+                        by_group.then(by_sort)
+                    });
+                }
+                v
+            })
+            .collect();
+    }
+
     /// Indexes the findings by area.
     pub fn new(loaded: LoadedData) -> Data {
         let mut by_area = vec![Vec::new(); Area::ALL.len()];
@@ -111,15 +259,21 @@ impl Data {
                 slot.push(i);
             }
         }
-        Data { loaded, by_area }
+        let visible = by_area.clone();
+        Data {
+            loaded,
+            by_area,
+            visible,
+        }
     }
 
-    /// The findings of an area (indexes into the scan's findings).
+    /// The findings an area's table shows (indexes into the scan's findings): all of them,
+    /// unless a filter, a sort or a grouping is set.
     pub fn area_findings(&self, area: Area) -> &[usize] {
         Area::ALL
             .iter()
             .position(|a| *a == area)
-            .and_then(|p| self.by_area.get(p))
+            .and_then(|p| self.visible.get(p))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -172,6 +326,17 @@ pub struct AppState {
     /// The last server dry run: the finding it was for and the server's answer, line by line
     /// (`None` while it runs).
     pub dry_run: Option<(usize, Option<Vec<String>>)>,
+    /// The findings filter (`/`).
+    pub filter: String,
+    /// Whether the filter is being typed.
+    pub filtering: bool,
+    /// The tables' order (`o`).
+    pub sort: SortBy,
+    /// The tables' grouping (`g`).
+    pub group: GroupBy,
+    /// The user's remediation options (trusted registries, open-egress namespaces), so the
+    /// previews match what `s` and `y` write.
+    pub fix_options: crate::remediate::Options,
 }
 
 /// Where `y` applies changes.
@@ -237,6 +402,11 @@ impl AppState {
             confirm: None,
             target: ApplyTarget::InMemory,
             dry_run: None,
+            filter: String::new(),
+            filtering: false,
+            sort: SortBy::Severity,
+            group: GroupBy::None,
+            fix_options: crate::remediate::Options::default(),
         }
     }
 

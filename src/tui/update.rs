@@ -41,6 +41,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     }
                     state.data = Some(data);
                     state.load = LoadState::Ready;
+                    refine(state);
                 }
                 Err(message) => state.load = LoadState::Failed(message),
             }
@@ -78,6 +79,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Applied { result } => match result {
             Ok((Some(data), note)) => {
                 state.data = Some(Data::new(*data));
+                refine(state);
                 state.marked.clear();
                 state.fix = None;
                 if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
@@ -193,13 +195,25 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                 Screen::Overview => None,
             };
             if let Some((area, finding)) = finding {
-                state.fix = state.data.as_ref().map(|d| plan_fix(d, finding));
+                state.fix = state
+                    .data
+                    .as_ref()
+                    .map(|d| plan_fix(d, finding, &state.fix_options));
                 state.fix_scroll = 0;
                 state.screen = Screen::Fix { area, finding };
             }
         }
         Action::Mark | Action::MarkAll | Action::Save => return mark_or_save(state, action),
         Action::ApplyFix => ask_to_apply(state),
+        Action::Filter => state.filtering = true,
+        Action::Sort => {
+            state.sort = state.sort.next();
+            refine(state);
+        }
+        Action::Group => {
+            state.group = state.group.next();
+            refine(state);
+        }
         Action::DryRun => {
             let Some(finding) = current_finding(state) else {
                 return Vec::new();
@@ -321,7 +335,11 @@ fn move_selection(state: &mut AppState, action: Action) {
 }
 
 /// Plans the remediation of one finding (pure: the planner reads the loaded inventory).
-fn plan_fix(data: &super::state::Data, finding: usize) -> super::state::FixView {
+fn plan_fix(
+    data: &super::state::Data,
+    finding: usize,
+    options: &crate::remediate::Options,
+) -> super::state::FixView {
     let Some(f) = data.finding(finding) else {
         return super::state::FixView {
             finding,
@@ -330,11 +348,7 @@ fn plan_fix(data: &super::state::Data, finding: usize) -> super::state::FixView 
         };
     };
     let inv = &data.loaded.inventory;
-    let plan = crate::remediate::plan(
-        inv,
-        std::slice::from_ref(f),
-        &crate::remediate::Options::default(),
-    );
+    let plan = crate::remediate::plan(inv, std::slice::from_ref(f), options);
     let mut unfixed: Vec<String> = plan.unfixed.iter().map(|u| u.reason.clone()).collect();
     if plan.remediations.is_empty() && unfixed.is_empty() {
         unfixed.push(if f.waived.is_some() {
@@ -431,8 +445,42 @@ fn mark_or_save(state: &mut AppState, action: Action) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Applies the filter, sort and grouping to the tables and keeps the selections valid.
+pub fn refine(state: &mut AppState) {
+    let (filter, sort, group) = (state.filter.clone(), state.sort, state.group);
+    if let Some(d) = state.data.as_mut() {
+        d.refine(&filter, sort, group);
+    }
+    let rows = state.table_rows();
+    for (i, area) in Area::ALL.iter().enumerate() {
+        let len = state
+            .data
+            .as_ref()
+            .map_or(0, |d| d.area_findings(*area).len());
+        if let Some(t) = state.tables.get_mut(i) {
+            t.step(0, len, rows);
+        }
+    }
+}
+
 fn prompt_key(state: &mut AppState, key: super::msg::PromptKey) -> Vec<Effect> {
     use super::msg::PromptKey;
+    if state.filtering {
+        match key {
+            PromptKey::Char(c) if !c.is_control() => state.filter.push(c),
+            PromptKey::Char(_) => {}
+            PromptKey::Backspace => {
+                state.filter.pop();
+            }
+            PromptKey::Enter => state.filtering = false,
+            PromptKey::Esc => {
+                state.filtering = false;
+                state.filter.clear();
+            }
+        }
+        refine(state);
+        return Vec::new();
+    }
     let Some(p) = state.prompt.as_mut() else {
         return Vec::new();
     };
@@ -478,11 +526,7 @@ fn ask_to_apply(state: &mut AppState) {
         .iter()
         .filter_map(|i| data.finding(*i).cloned())
         .collect();
-    let plan = crate::remediate::plan(
-        &data.loaded.inventory,
-        &chosen,
-        &crate::remediate::Options::default(),
-    );
+    let plan = crate::remediate::plan(&data.loaded.inventory, &chosen, &state.fix_options);
     let objects: Vec<String> = plan
         .remediations
         .iter()

@@ -259,17 +259,39 @@ fn draw_area(
         &summary.map(|s| s.counts.clone()).unwrap_or_default(),
         theme,
     ));
-    frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(head),
-            Line::styled(which.summary(), theme.dim()),
-        ])
-        .wrap(Wrap { trim: true }),
-        about,
-    );
+    let mut view_bits = Vec::new();
+    if !state.filter.is_empty() {
+        view_bits.push(format!("filter: {}", sanitize(&state.filter)));
+    }
+    if state.sort != crate::tui::state::SortBy::Severity {
+        view_bits.push(format!("sorted by {}", state.sort.label()));
+    }
+    if state.group != crate::tui::state::GroupBy::None {
+        view_bits.push(format!("grouped by {}", state.group.label()));
+    }
+    if !state.marked.is_empty() {
+        view_bits.push(format!("{} marked", state.marked.len()));
+    }
+    let mut about_lines = vec![Line::from(head)];
+    if !view_bits.is_empty() {
+        about_lines.push(Line::styled(
+            format!("showing: {}", view_bits.join(" · ")),
+            theme.key(),
+        ));
+    }
+    about_lines.push(Line::styled(which.summary(), theme.dim()));
+    frame.render_widget(Paragraph::new(about_lines).wrap(Wrap { trim: true }), about);
     let indexes = data.area_findings(which);
     if indexes.is_empty() {
-        frame.render_widget(Paragraph::new("No findings in this area."), table_area);
+        let text = if state.filter.is_empty() {
+            "No findings in this area.".to_string()
+        } else {
+            format!(
+                "No finding matches the filter {:?} (/ to change it, esc while typing clears it).",
+                sanitize(&state.filter)
+            )
+        };
+        frame.render_widget(Paragraph::new(text), table_area);
         return;
     }
     let list = state.table(which);
@@ -567,6 +589,19 @@ fn draw_fix(
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
+    if state.filtering {
+        let line = Line::from(vec![
+            Span::styled("Filter: ", theme.heading()),
+            Span::raw(sanitize(&state.filter)),
+            Span::styled("█", theme.key()),
+            Span::styled(
+                "   sev:high ns:NAME check:KH-… kind:Kind or any text",
+                theme.dim(),
+            ),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     if let Some(p) = &state.prompt {
         let n = p.findings.len();
         let line = Line::from(vec![
@@ -623,10 +658,14 @@ fn draw_footer(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
     } else {
         state.screen.scope()
     };
-    if state.prompt.is_some() {
+    if state.prompt.is_some() || state.filtering {
         let spans = vec![
             Span::styled("enter", theme.key()),
-            Span::raw(" save  "),
+            Span::raw(if state.filtering {
+                " keep  "
+            } else {
+                " save  "
+            }),
             Span::styled("esc", theme.key()),
             Span::raw(" cancel  "),
             Span::styled("backspace", theme.key()),

@@ -531,3 +531,111 @@ fn y_on_manifests_says_why_it_cannot_apply() {
         Some("manifests on disk cannot be applied from here")
     );
 }
+
+#[test]
+fn slash_filters_o_sorts_and_g_groups_the_findings_table() {
+    use kubeharden::tui::msg::PromptKey;
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(2)]);
+    let all = s
+        .data
+        .as_ref()
+        .unwrap()
+        .area_findings(Area::PodSecurity)
+        .len();
+    act(&mut s, &[Action::Filter]);
+    assert!(s.filtering);
+    for c in "ns:payments sev:critical".chars() {
+        update(&mut s, Msg::Prompt(PromptKey::Char(c)));
+    }
+    update(&mut s, Msg::Prompt(PromptKey::Enter));
+    assert!(!s.filtering);
+    let data = s.data.as_ref().unwrap();
+    let rows = data.area_findings(Area::PodSecurity);
+    assert!(!rows.is_empty() && rows.len() < all);
+    for i in rows {
+        let f = data.finding(*i).unwrap();
+        assert_eq!(f.object.namespace.as_deref(), Some("payments"));
+        assert_eq!(f.severity, kubeharden::model::Severity::Critical);
+    }
+    insta::assert_snapshot!(render(&s, 100, 30, false).backend());
+    // Esc while typing clears the filter.
+    act(&mut s, &[Action::Filter]);
+    update(&mut s, Msg::Prompt(PromptKey::Esc));
+    assert!(s.filter.is_empty());
+    assert_eq!(
+        s.data
+            .as_ref()
+            .unwrap()
+            .area_findings(Area::PodSecurity)
+            .len(),
+        all
+    );
+    // o: by namespace; g: grouped by check.
+    act(&mut s, &[Action::Sort]);
+    let data = s.data.as_ref().unwrap();
+    let ns: Vec<String> = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .map(|i| {
+            let f = data.finding(*i).unwrap();
+            f.object
+                .namespace
+                .clone()
+                .unwrap_or_else(|| f.object.name.clone())
+        })
+        .collect();
+    let mut sorted = ns.clone();
+    sorted.sort();
+    assert_eq!(ns, sorted);
+    act(&mut s, &[Action::Group]);
+    let data = s.data.as_ref().unwrap();
+    let checks: Vec<&str> = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .map(|i| data.finding(*i).unwrap().check)
+        .collect();
+    let mut grouped = checks.clone();
+    grouped.sort();
+    assert_eq!(checks, grouped);
+    let text = format!("{:?}", render(&s, 100, 30, false).backend());
+    assert!(text.contains("sorted by namespace") && text.contains("grouped by check"));
+}
+
+#[test]
+fn every_screen_renders_at_80x24_and_160x48() {
+    use kubeharden::tui::msg::PromptKey;
+    let screens: Vec<(&str, Vec<Action>)> = vec![
+        ("overview", vec![]),
+        ("area", vec![Action::JumpArea(3)]),
+        ("detail", vec![Action::JumpArea(3), Action::Open]),
+        ("fix", vec![Action::JumpArea(3), Action::Remediate]),
+        ("help", vec![Action::JumpArea(3), Action::Help]),
+    ];
+    for (name, actions) in screens {
+        for (w, h) in [(80u16, 24u16), (160, 48)] {
+            let mut s = loaded(h);
+            act(&mut s, &actions);
+            insta::assert_snapshot!(
+                format!("screen_{name}_{w}x{h}"),
+                render(&s, w, h, false).backend()
+            );
+        }
+    }
+    // Empty states: nothing loaded yet, and a filter that matches nothing.
+    let s = AppState::new("demo cluster", true);
+    insta::assert_snapshot!(
+        "screen_not_loaded_80x24",
+        render(&s, 80, 24, false).backend()
+    );
+    let mut s = loaded(24);
+    act(&mut s, &[Action::JumpArea(0), Action::Filter]);
+    for c in "no-such-thing".chars() {
+        update(&mut s, Msg::Prompt(PromptKey::Char(c)));
+    }
+    update(&mut s, Msg::Prompt(PromptKey::Enter));
+    insta::assert_snapshot!(
+        "screen_filtered_empty_80x24",
+        render(&s, 80, 24, false).backend()
+    );
+}
