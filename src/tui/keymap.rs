@@ -206,6 +206,13 @@ pub static BINDINGS: &[Binding] = &[
         "go to the bottom",
     ),
     b(
+        &[Key::Char('u')],
+        Action::Undo,
+        Scope::Global,
+        None,
+        "roll back what the last y applied (from its backups on a live cluster)",
+    ),
+    b(
         &[Key::Char('1')],
         Action::JumpArea(0),
         Scope::Global,

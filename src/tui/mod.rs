@@ -125,6 +125,7 @@ async fn event_loop(
                     save_bundle(state, &ctx, dir, &findings, tx.clone());
                 }
                 Effect::Apply { findings } => apply_changes(state, &ctx, &findings, tx.clone()),
+                Effect::Rollback { dir } => rollback(&ctx, dir, tx.clone()),
                 Effect::DryRun { finding, findings } => {
                     dry_run(state, &ctx, finding, &findings, tx.clone());
                 }
@@ -279,6 +280,7 @@ fn apply_changes(
             let (loaded, note) = apply_in_memory(&data.loaded, &plan, &ctx.settings);
             let _ = tx.send(Msg::Applied {
                 result: Ok((Some(Box::new(loaded)), note)),
+                bundle: None,
             });
         }
         SourceSpec::Cluster(cluster) => {
@@ -324,15 +326,56 @@ fn apply_changes(
                         )),
                     ))
                 })();
-                let _ = tx.send(Msg::Applied { result });
+                let bundle = result.is_ok().then_some(dir);
+                let _ = tx.send(Msg::Applied { result, bundle });
             });
         }
         SourceSpec::Files { .. } => {
             let _ = tx.send(Msg::Applied {
                 result: Err("manifests on disk cannot be applied from here".into()),
+                bundle: None,
             });
         }
     }
+}
+
+/// Rolls back a live apply from its bundle (the engine dry-runs every restore first).
+fn rollback(ctx: &Arc<LoadContext>, dir: std::path::PathBuf, tx: mpsc::UnboundedSender<Msg>) {
+    let SourceSpec::Cluster(cluster) = &ctx.spec else {
+        return;
+    };
+    let cluster = cluster.clone();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> Result<String, String> {
+            let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
+            let conn = handle
+                .block_on(crate::source::live::connect_with(&cluster, false))
+                .map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            let reports = handle.block_on(crate::apply::rollback(
+                conn.client,
+                &bundle,
+                &crate::apply::RunOptions::default(),
+                &mut crate::apply::AssumeYes,
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                &mut out,
+            ))?;
+            let restored = reports
+                .iter()
+                .filter(|r| r.outcome == crate::apply::Outcome::Applied)
+                .count();
+            let failed = reports
+                .iter()
+                .filter(|r| r.outcome == crate::apply::Outcome::Failed)
+                .count();
+            Ok(format!(
+                "rolled back: {restored} restored, {failed} failed (log in {})",
+                dir.display()
+            ))
+        })();
+        let _ = tx.send(Msg::RolledBack { result });
+    });
 }
 
 /// Runs the apply engine in dry-run mode on a bundle of the chosen findings, written to a

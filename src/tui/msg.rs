@@ -49,6 +49,8 @@ pub enum Action {
     ApplyFix,
     /// Ask the server for a dry run of the remediation shown (or the marked ones').
     DryRun,
+    /// Roll back what the last `y` applied.
+    Undo,
     /// Type a filter for the findings tables.
     Filter,
     /// Order the tables by the next key.
@@ -117,6 +119,13 @@ pub enum Msg {
     Applied {
         /// The outcome.
         result: Result<(Option<Box<LoadedData>>, String), String>,
+        /// The bundle a live apply wrote (its log and backups let `u` roll it back).
+        bundle: Option<std::path::PathBuf>,
+    },
+    /// A rollback of a live apply finished: its summary, or why it failed.
+    RolledBack {
+        /// The outcome.
+        result: Result<String, String>,
     },
     /// The runtime proposes a folder for a bundle (it knows the data directory and the time).
     PromptOpened {
@@ -166,6 +175,12 @@ pub enum Effect {
         finding: usize,
         /// Indexes into the scan's findings.
         findings: Vec<usize>,
+    },
+    /// Roll back the changes the bundle in this folder applied; answer with
+    /// `Msg::RolledBack`.
+    Rollback {
+        /// The bundle folder.
+        dir: std::path::PathBuf,
     },
     /// Leave the program.
     Quit,

@@ -337,6 +337,54 @@ pub struct AppState {
     /// The user's remediation options (trusted registries, open-egress namespaces), so the
     /// previews match what `s` and `y` write.
     pub fix_options: crate::remediate::Options,
+    /// Keys of the open findings per area at the session's first scan, to count what got
+    /// fixed since.
+    pub baseline: Option<Vec<std::collections::HashSet<String>>>,
+    /// Findings fixed since the first scan, per area (in session order).
+    pub fixed: [usize; 5],
+    /// What the last `y` applied, for `u`: the data before it (in-memory demo) or the
+    /// bundle folder (live cluster).
+    pub last_applied: Option<Applied>,
+}
+
+/// What `u` can undo.
+#[derive(Debug)]
+pub enum Applied {
+    /// The demo's data before the change.
+    InMemory(Box<super::msg::LoadedData>),
+    /// The bundle the live apply wrote (its log and backups drive the rollback).
+    Bundle(std::path::PathBuf),
+}
+
+impl AppState {
+    /// Recounts the findings fixed since the first scan (the first call sets the baseline).
+    pub fn recount_fixed(&mut self) {
+        let Some(data) = &self.data else { return };
+        let open_keys = |area: Area| -> std::collections::HashSet<String> {
+            data.loaded
+                .scan
+                .results
+                .in_area(area)
+                .filter(|f| f.waived.is_none())
+                .map(|f| f.key())
+                .collect()
+        };
+        let now: Vec<std::collections::HashSet<String>> =
+            Area::ALL.iter().map(|a| open_keys(*a)).collect();
+        match &self.baseline {
+            None => {
+                self.baseline = Some(now);
+                self.fixed = [0; 5];
+            }
+            Some(base) => {
+                for (i, (b, n)) in base.iter().zip(&now).enumerate() {
+                    if let Some(slot) = self.fixed.get_mut(i) {
+                        *slot = b.difference(n).count();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Where `y` applies changes.
@@ -407,6 +455,9 @@ impl AppState {
             sort: SortBy::Severity,
             group: GroupBy::None,
             fix_options: crate::remediate::Options::default(),
+            baseline: None,
+            fixed: [0; 5],
+            last_applied: None,
         }
     }
 

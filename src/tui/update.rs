@@ -42,6 +42,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     state.data = Some(data);
                     state.load = LoadState::Ready;
                     refine(state);
+                    state.recount_fixed();
                 }
                 Err(message) => state.load = LoadState::Failed(message),
             }
@@ -76,10 +77,20 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::Applied { result } => match result {
+        Msg::RolledBack { result } => {
+            state.note = Some(match result {
+                Ok(summary) => summary,
+                Err(e) => format!("rollback failed: {e}"),
+            });
+            start_load(state)
+        }
+        Msg::Applied { result, bundle } => match result {
             Ok((Some(data), note)) => {
+                let previous = state.data.take().map(|d| Box::new(d.loaded));
+                state.last_applied = previous.map(super::state::Applied::InMemory);
                 state.data = Some(Data::new(*data));
                 refine(state);
+                state.recount_fixed();
                 state.marked.clear();
                 state.fix = None;
                 if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
@@ -99,6 +110,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 Vec::new()
             }
             Ok((None, note)) => {
+                state.last_applied = bundle.map(super::state::Applied::Bundle);
                 state.note = Some(note);
                 state.marked.clear();
                 state.fix = None;
@@ -205,6 +217,19 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::Mark | Action::MarkAll | Action::Save => return mark_or_save(state, action),
         Action::ApplyFix => ask_to_apply(state),
+        Action::Undo => match state.last_applied.take() {
+            Some(super::state::Applied::InMemory(before)) => {
+                state.data = Some(Data::new(*before));
+                refine(state);
+                state.recount_fixed();
+                state.note = Some("rolled back the last change set (in memory)".into());
+            }
+            Some(super::state::Applied::Bundle(dir)) => {
+                state.note = Some(format!("rolling back {}…", dir.display()));
+                return vec![Effect::Rollback { dir }];
+            }
+            None => state.note = Some("nothing to roll back in this session".into()),
+        },
         Action::Filter => state.filtering = true,
         Action::Sort => {
             state.sort = state.sort.next();

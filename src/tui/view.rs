@@ -196,6 +196,8 @@ fn counts_spans(
 fn draw_overview(frame: &mut Frame, area: Rect, state: &AppState, data: &Data, theme: Theme) {
     let [table_area, about] =
         Layout::vertical([Constraint::Length(8), Constraint::Min(0)]).areas(area);
+    // The progress column needs room; on narrow terminals it moves under the table.
+    let wide = area.width >= 120;
     let rows: Vec<Row> = Area::ALL
         .iter()
         .enumerate()
@@ -211,6 +213,14 @@ fn draw_overview(frame: &mut Frame, area: Rect, state: &AppState, data: &Data, t
                 ])),
             ];
             cells.push(Cell::from(Line::from(counts_spans(&counts, theme))));
+            let waived = summary.map_or(0, |s| s.waived);
+            let open = summary.map_or(0, |s| s.findings);
+            let fixed = state.fixed.get(i).copied().unwrap_or(0);
+            if wide {
+                cells.push(Cell::from(format!(
+                    "{open} open · {waived} waived · {fixed} fixed"
+                )));
+            }
             let row = Row::new(cells);
             if i == state.overview {
                 row.style(theme.selected())
@@ -221,18 +231,44 @@ fn draw_overview(frame: &mut Frame, area: Rect, state: &AppState, data: &Data, t
         .collect();
     let table = Table::new(
         rows,
-        [
-            Constraint::Length(20),
-            Constraint::Length(19),
-            Constraint::Min(20),
-        ],
+        if wide {
+            vec![
+                Constraint::Length(20),
+                Constraint::Length(19),
+                Constraint::Length(50),
+                Constraint::Min(20),
+            ]
+        } else {
+            vec![
+                Constraint::Length(20),
+                Constraint::Length(19),
+                Constraint::Min(20),
+            ]
+        },
     )
-    .header(Row::new(vec!["Area", "Score", "Findings"]).style(theme.heading()))
+    .header(
+        Row::new(if wide {
+            vec!["Step", "Score", "Findings", "Progress"]
+        } else {
+            vec!["Step", "Score", "Findings"]
+        })
+        .style(theme.heading()),
+    )
     .block(Block::new().borders(Borders::BOTTOM));
     frame.render_widget(table, table_area);
     if let Some(a) = Area::ALL.get(state.overview) {
+        let summary = data.loaded.scan.results.area(*a);
         let text = vec![
             Line::styled(a.title(), theme.heading()),
+            Line::styled(
+                format!(
+                    "{} open · {} waived · {} fixed this session",
+                    summary.map_or(0, |s| s.findings),
+                    summary.map_or(0, |s| s.waived),
+                    state.fixed.get(state.overview).copied().unwrap_or(0)
+                ),
+                theme.key(),
+            ),
             Line::raw(a.summary()),
         ];
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), about);

@@ -153,6 +153,16 @@ fn a_user_fixes_a_finding_from_the_tui_against_a_live_cluster() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // u rolls the change back on the server, from the backup.
+    tmux.keys(&["u"]);
+    tmux.wait_for("rolled back: 1 restored, 0 failed");
+    let api = server
+        .object("deployments", Some("payments"), "api")
+        .expect("the deployment");
+    assert_eq!(
+        api["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["privileged"],
+        true
+    );
     tmux.keys(&["q"]);
     let start = Instant::now();
     loop {

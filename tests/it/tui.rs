@@ -498,10 +498,15 @@ fn y_on_the_remediation_asks_then_applies_to_the_in_memory_demo() {
         &mut s,
         Msg::Applied {
             result: Ok((Some(Box::new(after)), note)),
+            bundle: None,
         },
     );
     assert!(s.note.as_deref().unwrap().starts_with("applied"));
     assert!(matches!(s.screen, Screen::Area(Area::PodSecurity)));
+    assert_eq!(s.fixed[2], 1, "the overview counts it as fixed");
+    act(&mut s, &[Action::Back]);
+    let overview = format!("{:?}", render(&s, 140, 30, false).backend());
+    assert!(overview.contains("1 fixed"), "{overview}");
     assert!(
         s.data
             .as_ref()
@@ -512,6 +517,29 @@ fn y_on_the_remediation_asks_then_applies_to_the_in_memory_demo() {
             .findings
             .iter()
             .all(|f| f.key() != gone)
+    );
+    // u rolls the in-memory change back.
+    act(&mut s, &[Action::Undo]);
+    assert_eq!(
+        s.note.as_deref(),
+        Some("rolled back the last change set (in memory)")
+    );
+    assert!(
+        s.data
+            .as_ref()
+            .unwrap()
+            .loaded
+            .scan
+            .results
+            .findings
+            .iter()
+            .any(|f| f.key() == gone)
+    );
+    assert_eq!(s.fixed[2], 0);
+    act(&mut s, &[Action::Undo]);
+    assert_eq!(
+        s.note.as_deref(),
+        Some("nothing to roll back in this session")
     );
 }
 
