@@ -52,7 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let color = cli.color.enabled(true);
             let settings = cli.checks.settings()?;
-            kubeharden::tui::run(cli.source.spec(), settings, color)?;
+            kubeharden::tui::run(cli.source.spec(), settings, color, cli.watch)?;
             Ok(EXIT_OK)
         }
     }

@@ -35,6 +35,11 @@ pub struct Cli {
     #[command(flatten)]
     pub checks: CheckArgs,
 
+    /// TUI on a live cluster: read the cluster again every this many seconds (e.g. 30s)
+    /// and update the findings, keeping the selection.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, num_args = 0..=1, default_missing_value = "30s")]
+    pub watch: Option<Duration>,
+
     /// When to use colour: auto (a terminal and no NO_COLOR), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

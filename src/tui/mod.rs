@@ -47,7 +47,13 @@ impl Drop for TerminalGuard {
 }
 
 /// Opens the TUI on a source and runs until the user quits.
-pub fn run(source: SourceSpec, settings: Settings, color: bool) -> anyhow::Result<()> {
+/// `watch`: with a live source, read it again at this interval.
+pub fn run(
+    source: SourceSpec,
+    settings: Settings,
+    color: bool,
+    watch: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,7 +96,8 @@ pub fn run(source: SourceSpec, settings: Settings, color: bool) -> anyhow::Resul
         settings,
         stdin: std::sync::Mutex::new(reads_stdin && !std::io::stdin().is_terminal()),
     });
-    runtime.block_on(event_loop(&mut terminal, &mut state, theme, ctx))
+    let watch = watch.filter(|_| matches!(ctx.spec, SourceSpec::Cluster(_)));
+    runtime.block_on(event_loop(&mut terminal, &mut state, theme, ctx, watch))
 }
 
 /// What a load needs; shared with the tasks.
@@ -106,8 +113,10 @@ async fn event_loop(
     state: &mut AppState,
     theme: Theme,
     ctx: Arc<LoadContext>,
+    watch: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let mut last_watch = std::time::Instant::now();
     let mut events = EventStream::new();
     let mut pending = update::start_load(state);
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
@@ -142,6 +151,18 @@ async fn event_loop(
             _ = tick.tick() => None,
         };
         let mut batch: Vec<Msg> = first.into_iter().collect();
+        // Watch: a rescan when the interval is up and nothing else is loading.
+        if let Some(every) = watch {
+            if last_watch.elapsed() >= every
+                && matches!(
+                    state.load,
+                    state::LoadState::Ready | state::LoadState::Failed(_)
+                )
+            {
+                last_watch = std::time::Instant::now();
+                batch.push(Msg::Action(Action::Rescan));
+            }
+        }
         while let Ok(m) = rx.try_recv() {
             batch.push(m);
         }
@@ -468,6 +489,9 @@ fn to_msg(state: &AppState, ev: Event) -> Option<Msg> {
         Event::Mouse(m) => match m.kind {
             MouseEventKind::ScrollDown => Some(Msg::Action(Action::Down)),
             MouseEventKind::ScrollUp => Some(Msg::Action(Action::Up)),
+            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                Some(Msg::Click { row: m.row })
+            }
             _ => None,
         },
         Event::Resize(_, rows) => Some(Msg::Resize { rows }),

@@ -137,6 +137,12 @@ pub enum Msg {
         /// The outcome.
         result: Result<(String, usize), String>,
     },
+    /// A left click on a screen row (0 is the top line): selects the row under it; a click on
+    /// the selected row opens it.
+    Click {
+        /// The screen row.
+        row: u16,
+    },
     /// The terminal has a new size (rows).
     Resize {
         /// Rows of the terminal.

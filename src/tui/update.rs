@@ -25,6 +25,19 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             match result {
                 Ok(loaded) => {
+                    // The finding under the cursor in each area, to keep it selected.
+                    let keep: Vec<Option<String>> = Area::ALL
+                        .iter()
+                        .map(|a| {
+                            let sel = state.table(*a).selected;
+                            state.data.as_ref().and_then(|d| {
+                                d.area_findings(*a)
+                                    .get(sel)
+                                    .and_then(|i| d.finding(*i))
+                                    .map(|f| f.key())
+                            })
+                        })
+                        .collect();
                     let data = Data::new(*loaded);
                     // Keep selections valid for the new data.
                     for (i, area) in Area::ALL.iter().enumerate() {
@@ -43,12 +56,14 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     state.load = LoadState::Ready;
                     refine(state);
                     state.recount_fixed();
+                    reselect(state, &keep);
                 }
                 Err(message) => state.load = LoadState::Failed(message),
             }
             Vec::new()
         }
         Msg::Prompt(key) => prompt_key(state, key),
+        Msg::Click { row } => click(state, row),
         Msg::Confirm(yes) => {
             let Some(c) = state.confirm.take() else {
                 return Vec::new();
@@ -564,4 +579,74 @@ fn ask_to_apply(state: &mut AppState) {
         return;
     }
     state.confirm = Some(super::state::ConfirmApply { findings, objects });
+}
+
+/// Selects again, in each area, the finding that was selected before new data arrived
+/// (when it is still there), so a rescan or a watch update does not move the cursor.
+fn reselect(state: &mut AppState, keys: &[Option<String>]) {
+    let rows = state.table_rows();
+    for (i, area) in Area::ALL.iter().enumerate() {
+        let Some(Some(key)) = keys.get(i) else {
+            continue;
+        };
+        let pos = state.data.as_ref().and_then(|d| {
+            d.area_findings(*area)
+                .iter()
+                .position(|j| d.finding(*j).is_some_and(|f| &f.key() == key))
+        });
+        if let (Some(pos), Some(t)) = (pos, state.tables.get_mut(i)) {
+            let len = state
+                .data
+                .as_ref()
+                .map_or(0, |d| d.area_findings(*area).len());
+            t.selected = pos;
+            t.step(0, len, rows);
+        }
+    }
+}
+
+/// A click: the overview's table starts on screen row 2, an area's on row 5 (header, three
+/// lines about the area, the table header). Clicking the selected row opens it.
+fn click(state: &mut AppState, row: u16) -> Vec<Effect> {
+    if state.help || state.prompt.is_some() || state.confirm.is_some() || state.filtering {
+        return Vec::new();
+    }
+    match state.screen {
+        Screen::Overview => {
+            let Some(i) = usize::from(row)
+                .checked_sub(2)
+                .filter(|i| *i < Area::ALL.len())
+            else {
+                return Vec::new();
+            };
+            if i == state.overview {
+                return act(state, Action::Open);
+            }
+            state.overview = i;
+        }
+        Screen::Area(area) => {
+            let Some(offset) = usize::from(row).checked_sub(5) else {
+                return Vec::new();
+            };
+            let t = state.table(area);
+            let index = t.offset + offset;
+            let len = state
+                .data
+                .as_ref()
+                .map_or(0, |d| d.area_findings(area).len());
+            if index >= len {
+                return Vec::new();
+            }
+            if index == t.selected {
+                return act(state, Action::Open);
+            }
+            let rows = state.table_rows();
+            if let Some(t) = state.table_mut(area) {
+                t.selected = index;
+                t.step(0, len, rows);
+            }
+        }
+        Screen::Detail { .. } | Screen::Fix { .. } => {}
+    }
+    Vec::new()
 }

@@ -667,3 +667,67 @@ fn every_screen_renders_at_80x24_and_160x48() {
         render(&s, 80, 24, false).backend()
     );
 }
+
+#[test]
+fn a_rescan_keeps_the_selected_finding_selected() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(2)]);
+    for _ in 0..12 {
+        act(&mut s, &[Action::Down]);
+    }
+    let data = s.data.as_ref().unwrap();
+    let rows = data.area_findings(Area::PodSecurity).to_vec();
+    let selected_key = data.finding(rows[12]).unwrap().key();
+    // The cluster changes: the first fixable finding above the cursor is fixed.
+    let earlier = rows[..12]
+        .iter()
+        .map(|i| data.finding(*i).unwrap().clone())
+        .find(|f| f.fixable)
+        .unwrap();
+    let plan = kubeharden::remediate::plan(
+        &data.loaded.inventory,
+        std::slice::from_ref(&earlier),
+        &kubeharden::remediate::Options::default(),
+    );
+    let (after, _) = kubeharden::tui::apply_in_memory(
+        &data.loaded,
+        &plan,
+        &kubeharden::checks::Settings::default(),
+    );
+    let effects = start_load(&mut s);
+    let Some(Effect::Load { req }) = effects.first().cloned() else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut s,
+        Msg::Loaded {
+            req,
+            result: Ok(Box::new(after)),
+        },
+    );
+    let data = s.data.as_ref().unwrap();
+    let sel = s.table(Area::PodSecurity).selected;
+    let now = data
+        .finding(data.area_findings(Area::PodSecurity)[sel])
+        .unwrap();
+    assert_eq!(now.key(), selected_key);
+    assert!(sel < 12, "rows above it went away");
+}
+
+#[test]
+fn clicks_select_rows_and_a_click_on_the_selected_row_opens_it() {
+    let mut s = loaded(30);
+    update(&mut s, Msg::Click { row: 4 });
+    assert_eq!(s.overview, 2, "the third area row");
+    update(&mut s, Msg::Click { row: 4 });
+    assert_eq!(s.screen, Screen::Area(Area::PodSecurity));
+    update(&mut s, Msg::Click { row: 7 });
+    assert_eq!(s.table(Area::PodSecurity).selected, 2);
+    update(&mut s, Msg::Click { row: 7 });
+    assert!(matches!(s.screen, Screen::Detail { .. }));
+    // A click below the last row does nothing.
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(1)]);
+    update(&mut s, Msg::Click { row: 20 });
+    assert_eq!(s.table(Area::Encryption).selected, 0);
+}
