@@ -353,6 +353,13 @@ pub static BINDINGS: &[Binding] = &[
         "mark or unmark this finding",
     ),
     b(
+        &[Key::Char('e')],
+        Action::Edit,
+        Scope::Fix,
+        Some("edit"),
+        "edit the change (validated as you type; ctrl-s saves, esc discards)",
+    ),
+    b(
         &[Key::Char('d')],
         Action::DryRun,
         Scope::Fix,

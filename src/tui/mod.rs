@@ -133,7 +133,9 @@ async fn event_loop(
                 Effect::SaveBundle { dir, findings } => {
                     save_bundle(state, &ctx, dir, &findings, tx.clone());
                 }
-                Effect::Apply { findings } => apply_changes(state, &ctx, &findings, tx.clone()),
+                Effect::Apply { findings, edited } => {
+                    apply_changes(state, &ctx, &findings, edited, tx.clone());
+                }
                 Effect::Rollback { dir } => rollback(&ctx, dir, tx.clone()),
                 Effect::DryRun { finding, findings } => {
                     dry_run(state, &ctx, finding, &findings, tx.clone());
@@ -279,6 +281,7 @@ fn apply_changes(
     state: &AppState,
     ctx: &Arc<LoadContext>,
     findings: &[usize],
+    edited: Option<Vec<crate::remediate::Remediation>>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     let Some(data) = &state.data else {
@@ -295,7 +298,13 @@ fn apply_changes(
         ..crate::remediate::Options::default()
     };
     let inv = &data.loaded.inventory;
-    let plan = crate::remediate::plan(inv, &chosen, &opts);
+    let plan = match edited {
+        Some(remediations) => crate::remediate::Plan {
+            remediations,
+            unfixed: Vec::new(),
+        },
+        None => crate::remediate::plan(inv, &chosen, &opts),
+    };
     match &ctx.spec {
         SourceSpec::Demo => {
             let (loaded, note) = apply_in_memory(&data.loaded, &plan, &ctx.settings);
@@ -459,6 +468,9 @@ fn dry_run(
 /// wheel as movement.
 fn to_msg(state: &AppState, ev: Event) -> Option<Msg> {
     match ev {
+        Event::Key(k) if k.kind == KeyEventKind::Press && state.editor.is_some() => {
+            Some(Msg::EditKey(ratatui_textarea::Input::from(k)))
+        }
         Event::Key(k) if k.kind == KeyEventKind::Press && state.confirm.is_some() => {
             use crossterm::event::KeyCode;
             match k.code {

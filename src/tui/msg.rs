@@ -51,6 +51,8 @@ pub enum Action {
     DryRun,
     /// Roll back what the last `y` applied.
     Undo,
+    /// Edit the first change of the remediation shown.
+    Edit,
     /// Type a filter for the findings tables.
     Filter,
     /// Order the tables by the next key.
@@ -104,6 +106,8 @@ pub enum Msg {
     },
     /// A key typed while the prompt is open.
     Prompt(PromptKey),
+    /// A key typed in the patch editor (`ctrl-s` saves, `esc` cancels).
+    EditKey(ratatui_textarea::Input),
     /// The answer to the apply confirmation.
     Confirm(bool),
     /// A server-side dry run finished: what the server answered, line by line, or why it
@@ -151,7 +155,7 @@ pub enum Msg {
 }
 
 /// What `update` asks the runtime for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Load the source and run the checks; answer with `Msg::Loaded { req, .. }`.
     Load {
@@ -173,6 +177,8 @@ pub enum Effect {
     Apply {
         /// Indexes into the scan's findings.
         findings: Vec<usize>,
+        /// The changes as the user edited them, applied instead of a fresh plan.
+        edited: Option<Vec<crate::remediate::Remediation>>,
     },
     /// Dry-run the remediations of these findings against the live cluster; answer with
     /// `Msg::DryRunDone`.

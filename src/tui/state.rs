@@ -345,6 +345,8 @@ pub struct AppState {
     /// What the last `y` applied, for `u`: the data before it (in-memory demo) or the
     /// bundle folder (live cluster).
     pub last_applied: Option<Applied>,
+    /// The open patch editor, if any.
+    pub editor: Option<Editor>,
 }
 
 /// What `u` can undo.
@@ -399,10 +401,12 @@ pub enum ApplyTarget {
 }
 
 /// The apply confirmation: what would change, where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmApply {
     /// The findings whose remediations apply.
     pub findings: Vec<usize>,
+    /// The edited changes to apply instead of a fresh plan.
+    pub edited: Option<Vec<crate::remediate::Remediation>>,
     /// The objects that change, as `Kind namespace/name (form)`.
     pub objects: Vec<String>,
 }
@@ -416,9 +420,22 @@ pub struct SavePrompt {
     pub findings: Vec<usize>,
 }
 
+/// The patch editor: a text area over one change's body, validated as it is typed.
+#[derive(Debug)]
+pub struct Editor {
+    /// The text.
+    pub area: ratatui_textarea::TextArea<'static>,
+    /// Which change of the fix view it edits.
+    pub change: usize,
+    /// Why the text is not a valid change right now (`None`: it is).
+    pub error: Option<String>,
+}
+
 /// One finding's remediation, planned for the fix screen.
 #[derive(Debug, Clone)]
 pub struct FixView {
+    /// Whether the user edited a change (then `y` applies the edited changes).
+    pub edited: bool,
     /// The finding it was planned for.
     pub finding: usize,
     /// The changes, each with its preview.
@@ -458,6 +475,7 @@ impl AppState {
             baseline: None,
             fixed: [0; 5],
             last_applied: None,
+            editor: None,
         }
     }
 

@@ -64,6 +64,10 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         }
         Msg::Prompt(key) => prompt_key(state, key),
         Msg::Click { row } => click(state, row),
+        Msg::EditKey(input) => {
+            edit_key(state, input);
+            Vec::new()
+        }
         Msg::Confirm(yes) => {
             let Some(c) = state.confirm.take() else {
                 return Vec::new();
@@ -72,6 +76,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 state.note = Some(format!("applying {} change(s)…", c.objects.len()));
                 return vec![Effect::Apply {
                     findings: c.findings,
+                    edited: c.edited,
                 }];
             }
             state.note = Some("not applied".into());
@@ -232,6 +237,7 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::Mark | Action::MarkAll | Action::Save => return mark_or_save(state, action),
         Action::ApplyFix => ask_to_apply(state),
+        Action::Edit => open_editor(state),
         Action::Undo => match state.last_applied.take() {
             Some(super::state::Applied::InMemory(before)) => {
                 state.data = Some(Data::new(*before));
@@ -382,6 +388,7 @@ fn plan_fix(
 ) -> super::state::FixView {
     let Some(f) = data.finding(finding) else {
         return super::state::FixView {
+            edited: false,
             finding,
             changes: Vec::new(),
             unfixed: vec!["the finding is gone after the rescan".into()],
@@ -407,6 +414,7 @@ fn plan_fix(
         })
         .collect();
     super::state::FixView {
+        edited: false,
         finding,
         changes,
         unfixed,
@@ -562,11 +570,23 @@ fn ask_to_apply(state: &mut AppState) {
     let Some(data) = state.data.as_ref() else {
         return;
     };
+    // The edited changes of the remediation on screen, when it is the one being applied.
+    let edited: Option<Vec<crate::remediate::Remediation>> = state
+        .fix
+        .as_ref()
+        .filter(|v| v.edited && state.marked.is_empty() && findings == [v.finding])
+        .map(|v| v.changes.iter().map(|(r, _)| r.clone()).collect());
     let chosen: Vec<crate::model::Finding> = findings
         .iter()
         .filter_map(|i| data.finding(*i).cloned())
         .collect();
-    let plan = crate::remediate::plan(&data.loaded.inventory, &chosen, &state.fix_options);
+    let plan = match &edited {
+        Some(changes) => crate::remediate::Plan {
+            remediations: changes.clone(),
+            unfixed: Vec::new(),
+        },
+        None => crate::remediate::plan(&data.loaded.inventory, &chosen, &state.fix_options),
+    };
     let objects: Vec<String> = plan
         .remediations
         .iter()
@@ -578,7 +598,11 @@ fn ask_to_apply(state: &mut AppState) {
             Some("nothing to apply: no remediation changes an object for this finding".into());
         return;
     }
-    state.confirm = Some(super::state::ConfirmApply { findings, objects });
+    state.confirm = Some(super::state::ConfirmApply {
+        findings,
+        objects,
+        edited,
+    });
 }
 
 /// Selects again, in each area, the finding that was selected before new data arrived
@@ -649,4 +673,124 @@ fn click(state: &mut AppState, row: u16) -> Vec<Effect> {
         Screen::Detail { .. } | Screen::Fix { .. } => {}
     }
     Vec::new()
+}
+
+/// Opens the editor on the first change of the remediation shown that is an object change.
+fn open_editor(state: &mut AppState) {
+    let Some(view) = &state.fix else {
+        return;
+    };
+    let Some((index, (r, _))) = view
+        .changes
+        .iter()
+        .enumerate()
+        .find(|(_, (r, _))| r.form != crate::remediate::Form::HostFile)
+    else {
+        state.note = Some("nothing to edit: this remediation changes no object".into());
+        return;
+    };
+    let text = serde_yaml::to_string(&r.body).unwrap_or_default();
+    let mut area = ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
+    area.set_block(
+        ratatui::widgets::Block::default()
+            .borders(ratatui::widgets::Borders::ALL)
+            .title(format!(" edit change {} ", index + 1)),
+    );
+    state.editor = Some(super::state::Editor {
+        area,
+        change: index,
+        error: None,
+    });
+}
+
+/// Checks an edited change: YAML, the same target, a valid JSON patch, and that it applies
+/// to the object as loaded. Returns the new body.
+fn validate_edit(
+    text: &str,
+    r: &crate::remediate::Remediation,
+    inv: &crate::model::Inventory,
+) -> Result<serde_json::Value, String> {
+    let body: serde_json::Value = serde_yaml::from_str(text).map_err(|e| {
+        let mut m = e.to_string();
+        if let Some(i) = m.find(" at line ") {
+            m.truncate(i);
+        }
+        match e.location() {
+            Some(l) => format!("line {}: {m}", l.line()),
+            None => m,
+        }
+    })?;
+    let mut changed = r.clone();
+    changed.body = body.clone();
+    match r.form {
+        crate::remediate::Form::JsonPatch => {
+            serde_json::from_value::<json_patch::Patch>(body.clone())
+                .map_err(|e| format!("not a JSON patch: {e}"))?;
+        }
+        _ => {
+            let id =
+                crate::model::Object::from_value(body.clone(), crate::model::Origin::Synthetic)
+                    .map_err(|_| {
+                        "not an object: apiVersion, kind and metadata.name are needed".to_string()
+                    })?
+                    .id;
+            if id != r.target {
+                return Err(format!(
+                    "the change must stay on {} (it names {id})",
+                    r.target
+                ));
+            }
+        }
+    }
+    let mut objects: Vec<crate::model::Object> =
+        inv.resolve(&r.target).cloned().into_iter().collect();
+    crate::remediate::apply_local(&mut objects, &changed)
+        .map_err(|e| format!("does not apply: {e}"))?;
+    Ok(body)
+}
+
+fn edit_key(state: &mut AppState, input: ratatui_textarea::Input) {
+    use ratatui_textarea::Key;
+    let Some(editor) = state.editor.as_mut() else {
+        return;
+    };
+    if input.key == Key::Esc {
+        state.editor = None;
+        state.note = Some("edit discarded".into());
+        return;
+    }
+    let save = input.ctrl && input.key == Key::Char('s');
+    if !save {
+        editor.area.input(input);
+    }
+    let text = editor.area.lines().join("\n");
+    let change = editor.change;
+    let checked = match (&state.fix, &state.data) {
+        (Some(view), Some(data)) => view
+            .changes
+            .get(change)
+            .map(|(r, _)| validate_edit(&text, r, &data.loaded.inventory))
+            .unwrap_or_else(|| Err("the change is gone".into())),
+        _ => Err("nothing is loaded".into()),
+    };
+    if let Some(editor) = state.editor.as_mut() {
+        editor.error = checked.as_ref().err().cloned();
+    }
+    if !save {
+        return;
+    }
+    match checked {
+        Err(e) => state.note = Some(format!("not saved: {e}")),
+        Ok(body) => {
+            if let (Some(view), Some(data)) = (state.fix.as_mut(), state.data.as_ref()) {
+                if let Some((r, preview)) = view.changes.get_mut(change) {
+                    r.body = body;
+                    *preview = crate::remediate::preview(&data.loaded.inventory, r);
+                    view.edited = true;
+                }
+            }
+            state.editor = None;
+            state.note = Some("edit saved: the diff shows the edited change; y applies it".into());
+        }
+    }
 }

@@ -514,6 +514,23 @@ fn draw_fix(
         );
         return;
     };
+    if let Some(editor) = &state.editor {
+        let [status, text] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let line = match &editor.error {
+            None => Line::styled(
+                "valid: ctrl-s saves and refreshes the diff, esc discards",
+                theme.key(),
+            ),
+            Some(e) => Line::styled(
+                format!("invalid ({}): cannot be saved or applied", sanitize(e)),
+                theme.severity(crate::model::Severity::High),
+            ),
+        };
+        frame.render_widget(Paragraph::new(line), status);
+        frame.render_widget(&editor.area, text);
+        return;
+    }
     let mut lines: Vec<Line> = vec![
         Line::styled(
             format!(
@@ -587,7 +604,14 @@ fn draw_fix(
                         theme.dim(),
                     ));
                 }
-                lines.push(Line::styled("  Patch", theme.heading()));
+                lines.push(Line::styled(
+                    if v.edited {
+                        "  Patch (edited)"
+                    } else {
+                        "  Patch"
+                    },
+                    theme.heading(),
+                ));
                 let body = match &r.body {
                     serde_json::Value::String(text) => text.clone(),
                     b => serde_yaml::to_string(b).unwrap_or_default(),
@@ -694,6 +718,20 @@ fn draw_footer(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
     } else {
         state.screen.scope()
     };
+    if state.editor.is_some() {
+        let spans = vec![
+            Span::styled("ctrl-s", theme.key()),
+            Span::raw(" save  "),
+            Span::styled("esc", theme.key()),
+            Span::raw(" discard  "),
+            Span::styled("arrows", theme.key()),
+            Span::raw(" move  "),
+            Span::styled("ctrl-z", theme.key()),
+            Span::raw(" undo"),
+        ];
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     if state.prompt.is_some() || state.filtering {
         let spans = vec![
             Span::styled("enter", theme.key()),

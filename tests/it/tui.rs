@@ -469,7 +469,7 @@ fn y_on_the_remediation_asks_then_applies_to_the_in_memory_demo() {
     assert!(s.confirm.is_none());
     act(&mut s, &[Action::ApplyFix]);
     let effects = update(&mut s, Msg::Confirm(true));
-    let Some(Effect::Apply { findings }) = effects.first().cloned() else {
+    let Some(Effect::Apply { findings, .. }) = effects.first().cloned() else {
         panic!("{effects:?}")
     };
     // What the runtime does for the demo: apply in memory and check again.
@@ -730,4 +730,80 @@ fn clicks_select_rows_and_a_click_on_the_selected_row_opens_it() {
     act(&mut s, &[Action::JumpArea(1)]);
     update(&mut s, Msg::Click { row: 20 });
     assert_eq!(s.table(Area::Encryption).selected, 0);
+}
+
+#[test]
+fn e_edits_a_change_validated_as_typed_and_y_applies_the_edit() {
+    use ratatui_textarea::{Input, Key as TKey, TextArea};
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(2)]);
+    let data = s.data.as_ref().unwrap();
+    let row = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .position(|i| data.finding(*i).unwrap().fixable)
+        .unwrap();
+    for _ in 0..row {
+        act(&mut s, &[Action::Down]);
+    }
+    act(&mut s, &[Action::Remediate, Action::Edit]);
+    assert!(s.editor.is_some());
+    let key = |c: char| Input {
+        key: TKey::Char(c),
+        ..Input::default()
+    };
+    // Typing breaks the YAML: the editor says so and ctrl-s refuses.
+    update(&mut s, Msg::EditKey(key(':')));
+    update(&mut s, Msg::EditKey(key('[')));
+    assert!(s.editor.as_ref().unwrap().error.is_some());
+    insta::assert_snapshot!(render(&s, 100, 24, false).backend());
+    let save = Input {
+        key: TKey::Char('s'),
+        ctrl: true,
+        ..Input::default()
+    };
+    update(&mut s, Msg::EditKey(save.clone()));
+    assert!(s.editor.is_some());
+    assert!(s.note.as_deref().unwrap().starts_with("not saved"));
+    // A valid edit: also make the init container's root filesystem read-only.
+    let text = "- op: test\n  path: /spec/template/spec/initContainers/0/securityContext/privileged\n  value: true\n- op: replace\n  path: /spec/template/spec/initContainers/0/securityContext/privileged\n  value: false\n- op: add\n  path: /spec/template/spec/initContainers/0/securityContext/readOnlyRootFilesystem\n  value: true\n";
+    s.editor.as_mut().unwrap().area = TextArea::new(text.lines().map(str::to_string).collect());
+    update(&mut s, Msg::EditKey(save));
+    assert!(s.editor.is_none(), "{:?}", s.note);
+    let view = s.fix.as_ref().unwrap();
+    assert!(view.edited);
+    assert!(
+        view.changes[0]
+            .1
+            .diff
+            .contains("+          readOnlyRootFilesystem: true"),
+        "{}",
+        view.changes[0].1.diff
+    );
+    // y applies the edited change, not a fresh plan.
+    act(&mut s, &[Action::ApplyFix]);
+    let effects = update(&mut s, Msg::Confirm(true));
+    let Some(Effect::Apply {
+        edited: Some(changes),
+        ..
+    }) = effects.first()
+    else {
+        panic!("{effects:?}")
+    };
+    assert!(
+        changes[0]
+            .body
+            .to_string()
+            .contains("readOnlyRootFilesystem")
+    );
+    // Esc discards an edit.
+    act(&mut s, &[Action::Edit]);
+    update(
+        &mut s,
+        Msg::EditKey(Input {
+            key: TKey::Esc,
+            ..Input::default()
+        }),
+    );
+    assert!(s.editor.is_none());
 }
