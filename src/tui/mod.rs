@@ -150,7 +150,11 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(m) = rx.recv() => Some(m),
-            _ = tick.tick() => None,
+            _ = tick.tick() => {
+                let busy = matches!(state.dry_run, Some((_, None)))
+                    || matches!(state.load, state::LoadState::Loading { .. });
+                busy.then_some(Msg::Tick)
+            }
         };
         let mut batch: Vec<Msg> = first.into_iter().collect();
         // Watch: a rescan when the interval is up and nothing else is loading.

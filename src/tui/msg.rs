@@ -147,6 +147,8 @@ pub enum Msg {
         /// The screen row.
         row: u16,
     },
+    /// Time passed (every 100 ms while something runs in the background): the spinner.
+    Tick,
     /// The terminal has a new size (rows).
     Resize {
         /// Rows of the terminal.

@@ -347,6 +347,8 @@ pub struct AppState {
     pub last_applied: Option<Applied>,
     /// The open patch editor, if any.
     pub editor: Option<Editor>,
+    /// Spinner frame, advanced by ticks while background work runs.
+    pub spinner: usize,
 }
 
 /// What `u` can undo.
@@ -476,6 +478,7 @@ impl AppState {
             fixed: [0; 5],
             last_applied: None,
             editor: None,
+            spinner: 0,
         }
     }
 

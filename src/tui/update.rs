@@ -82,7 +82,15 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             state.note = Some("not applied".into());
             Vec::new()
         }
+        Msg::Tick => {
+            state.spinner = state.spinner.wrapping_add(1);
+            Vec::new()
+        }
         Msg::DryRunDone { finding, result } => {
+            // A dry run the user cancelled (or replaced) answers into the void.
+            if state.dry_run != Some((finding, None)) {
+                return Vec::new();
+            }
             match result {
                 Ok(lines) => {
                     state.dry_run = Some((finding, Some(lines)));
@@ -288,6 +296,11 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                     );
                 }
             }
+        }
+        Action::Back if matches!(state.dry_run, Some((_, None))) => {
+            // Esc while the server dry run runs cancels it: its answer will be dropped.
+            state.dry_run = None;
+            state.note = Some("dry run cancelled".into());
         }
         Action::Back => {
             state.screen = match state.screen {

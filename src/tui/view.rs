@@ -545,7 +545,14 @@ fn draw_fix(
     match &state.dry_run {
         Some((f, None)) if *f == index => {
             lines.push(Line::raw(""));
-            lines.push(Line::styled("Server dry run: running…", theme.dim()));
+            const FRAMES: [&str; 4] = ["|", "/", "-", "\\"];
+            lines.push(Line::styled(
+                format!(
+                    "Server dry run: running {}  (esc cancels)",
+                    FRAMES[state.spinner % FRAMES.len()]
+                ),
+                theme.dim(),
+            ));
         }
         Some((f, Some(answer))) if *f == index => {
             lines.push(Line::raw(""));
@@ -556,6 +563,8 @@ fn draw_fix(
         }
         _ => {}
     }
+    let side_by_side = area.width >= 160;
+    let mut right: Vec<Line> = Vec::new();
     let view = state.fix.as_ref().filter(|v| v.finding == index);
     match view {
         None => lines.push(Line::styled("Planning…", theme.dim())),
@@ -619,7 +628,16 @@ fn draw_fix(
                 for l in body.lines() {
                     lines.push(Line::raw(format!("    {}", sanitize(l))));
                 }
-                lines.push(Line::styled("  Diff", theme.heading()));
+                // Wide terminals show the diffs beside the patches, narrow ones below.
+                let target = if side_by_side { &mut right } else { &mut lines };
+                target.push(Line::styled(
+                    if side_by_side {
+                        format!("Diff of change {}/{n}", i + 1)
+                    } else {
+                        "  Diff".to_string()
+                    },
+                    theme.heading(),
+                ));
                 for l in p.diff.lines() {
                     let style = if l.starts_with('+') && !l.starts_with("+++") {
                         theme.highlight()
@@ -628,7 +646,10 @@ fn draw_fix(
                     } else {
                         theme.dim()
                     };
-                    lines.push(Line::styled(format!("    {}", sanitize(l)), style));
+                    target.push(Line::styled(format!("    {}", sanitize(l)), style));
+                }
+                if side_by_side {
+                    right.push(Line::raw(""));
                 }
             }
             lines.push(Line::raw(""));
@@ -638,14 +659,30 @@ fn draw_fix(
             ));
         }
     }
-    let max = lines.len().saturating_sub(1);
+    let max = lines.len().max(right.len()).saturating_sub(1);
     let scroll = u16::try_from(state.fix_scroll.min(max)).unwrap_or(u16::MAX);
+    let (left_area, right_area) = if side_by_side {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(area);
+        (l, Some(r))
+    } else {
+        (area, None)
+    };
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .scroll((scroll, 0)),
-        area,
+        left_area,
     );
+    if let Some(r) = right_area {
+        frame.render_widget(
+            Paragraph::new(right)
+                .wrap(Wrap { trim: false })
+                .scroll((scroll, 0))
+                .block(Block::new().borders(Borders::LEFT)),
+            r,
+        );
+    }
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {

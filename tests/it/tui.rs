@@ -807,3 +807,58 @@ fn e_edits_a_change_validated_as_typed_and_y_applies_the_edit() {
     );
     assert!(s.editor.is_none());
 }
+
+#[test]
+fn d_runs_a_server_dry_run_that_esc_cancels() {
+    let mut s = loaded(30);
+    s.target = kubeharden::tui::state::ApplyTarget::Cluster("prod".into());
+    act(&mut s, &[Action::JumpArea(2), Action::Remediate]);
+    let Screen::Fix { finding, .. } = s.screen else {
+        panic!()
+    };
+    let effects = update(&mut s, Msg::Action(Action::DryRun));
+    assert!(matches!(effects.first(), Some(Effect::DryRun { .. })));
+    update(&mut s, Msg::Tick);
+    let text = format!("{:?}", render(&s, 100, 30, false).backend());
+    assert!(text.contains("Server dry run: running /"), "{text}");
+    // Esc cancels the dry run, not the screen; its late answer is dropped.
+    act(&mut s, &[Action::Back]);
+    assert!(matches!(s.screen, Screen::Fix { .. }));
+    assert_eq!(s.note.as_deref(), Some("dry run cancelled"));
+    update(
+        &mut s,
+        Msg::DryRunDone {
+            finding,
+            result: Ok(vec!["late".into()]),
+        },
+    );
+    assert_eq!(s.dry_run, None);
+    // A dry run that completes shows the server's answer.
+    update(&mut s, Msg::Action(Action::DryRun));
+    update(
+        &mut s,
+        Msg::DryRunDone {
+            finding,
+            result: Ok(vec![
+                "001 json-patch Deployment payments/api: DryRun".into(),
+            ]),
+        },
+    );
+    let text = format!("{:?}", render(&s, 100, 30, false).backend());
+    assert!(
+        text.contains("001 json-patch Deployment payments/api: DryRun"),
+        "{text}"
+    );
+    // On the demo, d explains that the diff shown is the local merge.
+    let mut s = loaded(30);
+    act(
+        &mut s,
+        &[Action::JumpArea(2), Action::Remediate, Action::DryRun],
+    );
+    assert!(
+        s.note
+            .as_deref()
+            .unwrap()
+            .contains("local server-side-apply merge")
+    );
+}
