@@ -315,6 +315,7 @@ fn apply_changes(
             let _ = tx.send(Msg::Applied {
                 result: Ok((Some(Box::new(loaded)), note)),
                 bundle: None,
+                details: Vec::new(),
             });
         }
         SourceSpec::Cluster(cluster) => {
@@ -323,6 +324,7 @@ fn apply_changes(
             let cluster = cluster.clone();
             let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
+                let mut details = Vec::new();
                 let result = (|| -> Result<(Option<Box<LoadedData>>, String), String> {
                     crate::bundle::write(&dir, &rendered, false).map_err(|e| format!("{e:#}"))?;
                     let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
@@ -338,6 +340,7 @@ fn apply_changes(
                         Arc::new(std::sync::atomic::AtomicBool::new(false)),
                         &mut log,
                     ))?;
+                    details = result_lines(&reports);
                     let count = |o: crate::apply::Outcome| {
                         reports.iter().filter(|r| r.outcome == o).count()
                     };
@@ -361,16 +364,41 @@ fn apply_changes(
                     ))
                 })();
                 let bundle = result.is_ok().then_some(dir);
-                let _ = tx.send(Msg::Applied { result, bundle });
+                let _ = tx.send(Msg::Applied {
+                    result,
+                    bundle,
+                    details,
+                });
             });
         }
         SourceSpec::Files { .. } => {
             let _ = tx.send(Msg::Applied {
                 result: Err("manifests on disk cannot be applied from here".into()),
                 bundle: None,
+                details: Vec::new(),
             });
         }
     }
+}
+
+/// One line per change of an engine run: number, object, outcome and message.
+fn result_lines(reports: &[crate::apply::Report]) -> Vec<String> {
+    reports
+        .iter()
+        .map(|r| {
+            crate::text::sanitize(&format!(
+                "{:03} {}: {:?}{}",
+                r.number,
+                r.target,
+                r.outcome,
+                if r.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", r.message)
+                }
+            ))
+        })
+        .collect()
 }
 
 /// Rolls back a live apply from its bundle (the engine dry-runs every restore first).
@@ -381,6 +409,7 @@ fn rollback(ctx: &Arc<LoadContext>, dir: std::path::PathBuf, tx: mpsc::Unbounded
     let cluster = cluster.clone();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let mut details = Vec::new();
         let result = (|| -> Result<String, String> {
             let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
             let conn = handle
@@ -395,6 +424,7 @@ fn rollback(ctx: &Arc<LoadContext>, dir: std::path::PathBuf, tx: mpsc::Unbounded
                 Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 &mut out,
             ))?;
+            details = result_lines(&reports);
             let restored = reports
                 .iter()
                 .filter(|r| r.outcome == crate::apply::Outcome::Applied)
@@ -408,7 +438,7 @@ fn rollback(ctx: &Arc<LoadContext>, dir: std::path::PathBuf, tx: mpsc::Unbounded
                 dir.display()
             ))
         })();
-        let _ = tx.send(Msg::RolledBack { result });
+        let _ = tx.send(Msg::RolledBack { result, details });
     });
 }
 

@@ -125,11 +125,15 @@ pub enum Msg {
         result: Result<(Option<Box<LoadedData>>, String), String>,
         /// The bundle a live apply wrote (its log and backups let `u` roll it back).
         bundle: Option<std::path::PathBuf>,
+        /// What the engine reported per change (live clusters), for the results panel.
+        details: Vec<String>,
     },
     /// A rollback of a live apply finished: its summary, or why it failed.
     RolledBack {
         /// The outcome.
         result: Result<String, String>,
+        /// What the engine reported per change.
+        details: Vec<String>,
     },
     /// The runtime proposes a folder for a bundle (it knows the data directory and the time).
     PromptOpened {

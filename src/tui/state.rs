@@ -349,6 +349,9 @@ pub struct AppState {
     pub editor: Option<Editor>,
     /// Spinner frame, advanced by ticks while background work runs.
     pub spinner: usize,
+    /// The per-change results of the last apply or rollback on a live cluster, shown until
+    /// `esc`.
+    pub results: Option<Vec<String>>,
 }
 
 /// What `u` can undo.
@@ -479,6 +482,7 @@ impl AppState {
             last_applied: None,
             editor: None,
             spinner: 0,
+            results: None,
         }
     }
 

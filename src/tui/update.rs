@@ -105,53 +105,26 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::RolledBack { result } => {
+        Msg::RolledBack { result, details } => {
+            if !details.is_empty() {
+                state.results = Some(details);
+            }
             state.note = Some(match result {
                 Ok(summary) => summary,
                 Err(e) => format!("rollback failed: {e}"),
             });
             start_load(state)
         }
-        Msg::Applied { result, bundle } => match result {
-            Ok((Some(data), note)) => {
-                let previous = state.data.take().map(|d| Box::new(d.loaded));
-                state.last_applied = previous.map(super::state::Applied::InMemory);
-                state.data = Some(Data::new(*data));
-                refine(state);
-                state.recount_fixed();
-                state.marked.clear();
-                state.fix = None;
-                if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
-                    state.screen = Screen::Area(area);
-                }
-                let rows = state.table_rows();
-                for (i, area) in Area::ALL.iter().enumerate() {
-                    let len = state
-                        .data
-                        .as_ref()
-                        .map_or(0, |d| d.area_findings(*area).len());
-                    if let Some(t) = state.tables.get_mut(i) {
-                        t.step(0, len, rows);
-                    }
-                }
-                state.note = Some(note);
-                Vec::new()
+        Msg::Applied {
+            result,
+            bundle,
+            details,
+        } => {
+            if !details.is_empty() {
+                state.results = Some(details);
             }
-            Ok((None, note)) => {
-                state.last_applied = bundle.map(super::state::Applied::Bundle);
-                state.note = Some(note);
-                state.marked.clear();
-                state.fix = None;
-                if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
-                    state.screen = Screen::Area(area);
-                }
-                start_load(state)
-            }
-            Err(e) => {
-                state.note = Some(format!("not applied: {e}"));
-                Vec::new()
-            }
-        },
+            applied(state, result, bundle)
+        }
         Msg::PromptOpened { path } => {
             if let Some(p) = &mut state.prompt {
                 if p.path.is_empty() {
@@ -297,6 +270,7 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                 }
             }
         }
+        Action::Back if state.results.is_some() => state.results = None,
         Action::Back if matches!(state.dry_run, Some((_, None))) => {
             // Esc while the server dry run runs cancels it: its answer will be dropped.
             state.dry_run = None;
@@ -804,6 +778,53 @@ fn edit_key(state: &mut AppState, input: ratatui_textarea::Input) {
             }
             state.editor = None;
             state.note = Some("edit saved: the diff shows the edited change; y applies it".into());
+        }
+    }
+}
+
+fn applied(
+    state: &mut AppState,
+    result: Result<(Option<Box<super::msg::LoadedData>>, String), String>,
+    bundle: Option<std::path::PathBuf>,
+) -> Vec<Effect> {
+    match result {
+        Ok((Some(data), note)) => {
+            let previous = state.data.take().map(|d| Box::new(d.loaded));
+            state.last_applied = previous.map(super::state::Applied::InMemory);
+            state.data = Some(Data::new(*data));
+            refine(state);
+            state.recount_fixed();
+            state.marked.clear();
+            state.fix = None;
+            if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
+                state.screen = Screen::Area(area);
+            }
+            let rows = state.table_rows();
+            for (i, area) in Area::ALL.iter().enumerate() {
+                let len = state
+                    .data
+                    .as_ref()
+                    .map_or(0, |d| d.area_findings(*area).len());
+                if let Some(t) = state.tables.get_mut(i) {
+                    t.step(0, len, rows);
+                }
+            }
+            state.note = Some(note);
+            Vec::new()
+        }
+        Ok((None, note)) => {
+            state.last_applied = bundle.map(super::state::Applied::Bundle);
+            state.note = Some(note);
+            state.marked.clear();
+            state.fix = None;
+            if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
+                state.screen = Screen::Area(area);
+            }
+            start_load(state)
+        }
+        Err(e) => {
+            state.note = Some(format!("not applied: {e}"));
+            Vec::new()
         }
     }
 }

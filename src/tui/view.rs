@@ -51,6 +51,43 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: Theme) {
     if let Some(c) = &state.confirm {
         draw_confirm(frame, body, state, c, theme);
     }
+    if let Some(r) = &state.results {
+        draw_results(frame, body, r, theme);
+    }
+}
+
+/// The per-change results of the last apply or rollback: applied, conflict, forbidden,
+/// invalid, each with the server's message.
+fn draw_results(frame: &mut Frame, area: Rect, results: &[String], theme: Theme) {
+    let mut lines = vec![Line::styled("Results of the last run", theme.heading())];
+    for r in results {
+        let style = if r.contains(": Failed") {
+            theme.severity(crate::model::Severity::High)
+        } else {
+            Style::default()
+        };
+        lines.push(Line::styled(sanitize(r), style));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("esc", theme.key()),
+        Span::raw(" close"),
+    ]));
+    let width = area.width.saturating_sub(4).min(120);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" results ")),
+        popup,
+    );
 }
 
 fn draw_confirm(
@@ -715,7 +752,11 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
         frame.render_widget(Paragraph::new(line), area);
         return;
     }
-    let mut parts = vec![sanitize(&state.source)];
+    // Once loaded, the source as the scan names it (context, cluster and server).
+    let mut parts = vec![sanitize(&state.data.as_ref().map_or_else(
+        || state.source.clone(),
+        |d| d.loaded.scan.source.to_string(),
+    ))];
     if let Some(d) = &state.data {
         parts.push(format!("{} objects", d.loaded.scan.objects));
         parts.push(format!("scanned {}", d.loaded.scanned_at));

@@ -131,6 +131,9 @@ fn a_user_fixes_a_finding_from_the_tui_against_a_live_cluster() {
     tmux.wait_for("confirm");
     tmux.keys(&["y"]);
     tmux.wait_for("applied 1, failed 0");
+    let s = tmux.wait_for("Results of the last run");
+    assert!(s.contains("Applied"), "{s}");
+    tmux.keys(&["Escape"]);
     // On the server: the init container is no longer privileged.
     let api = server
         .object("deployments", Some("payments"), "api")
@@ -156,6 +159,7 @@ fn a_user_fixes_a_finding_from_the_tui_against_a_live_cluster() {
     // u rolls the change back on the server, from the backup.
     tmux.keys(&["u"]);
     tmux.wait_for("rolled back: 1 restored, 0 failed");
+    tmux.keys(&["Escape"]);
     let api = server
         .object("deployments", Some("payments"), "api")
         .expect("the deployment");

@@ -499,6 +499,7 @@ fn y_on_the_remediation_asks_then_applies_to_the_in_memory_demo() {
         Msg::Applied {
             result: Ok((Some(Box::new(after)), note)),
             bundle: None,
+            details: Vec::new(),
         },
     );
     assert!(s.note.as_deref().unwrap().starts_with("applied"));
@@ -861,4 +862,29 @@ fn d_runs_a_server_dry_run_that_esc_cancels() {
             .unwrap()
             .contains("local server-side-apply merge")
     );
+}
+
+#[test]
+fn the_results_of_a_live_run_show_per_change_until_esc() {
+    let mut s = loaded(30);
+    update(
+        &mut s,
+        Msg::Applied {
+            result: Ok((None, "applied 1, failed 1".into())),
+            bundle: Some("/tmp/b".into()),
+            details: vec![
+                "001 Deployment payments/api: Applied — applied; read back: the fields hold".into(),
+                "002 NetworkPolicy payments/kubeharden-default-deny-ingress: Failed — forbidden: kubeharden needs `create` on networkpolicies.networking.k8s.io in namespace payments".into(),
+            ],
+        },
+    );
+    let text = format!("{:?}", render(&s, 120, 30, false).backend());
+    assert!(
+        text.contains("Results of the last run") && text.contains("Failed — forbidden"),
+        "{text}"
+    );
+    insta::assert_snapshot!(render(&s, 80, 24, false).backend());
+    act(&mut s, &[Action::Back]);
+    assert!(s.results.is_none());
+    assert_eq!(s.screen, Screen::Overview);
 }
