@@ -257,10 +257,12 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                     return vec![Effect::DryRun { finding, findings }];
                 }
                 super::state::ApplyTarget::InMemory => {
-                    state.note = Some(
-                        "the demo has no API server: the diff shown is the local server-side-apply merge; y applies it in memory"
-                            .into(),
-                    );
+                    // The demo cluster lives in memory: its dry run is the same merge the
+                    // apply will do, checked change by change and stored nowhere.
+                    let lines = demo_dry_run(state, finding);
+                    state.dry_run = Some((finding, Some(lines)));
+                    state.note =
+                        Some("dry run on the in-memory demo cluster: nothing was changed".into());
                 }
                 super::state::ApplyTarget::Disabled(_) => {
                     state.note = Some(
@@ -827,4 +829,39 @@ fn applied(
             Vec::new()
         }
     }
+}
+
+/// A dry run against the in-memory demo: every change of the remediation on screen merged
+/// into a copy of its object, with the outcome and the diff, nothing stored.
+fn demo_dry_run(state: &AppState, finding: usize) -> Vec<String> {
+    let (Some(view), Some(data)) = (
+        state.fix.as_ref().filter(|v| v.finding == finding),
+        state.data.as_ref(),
+    ) else {
+        return vec!["nothing to dry-run: open the remediation first (f)".into()];
+    };
+    let inv = &data.loaded.inventory;
+    if view.changes.is_empty() {
+        return vec!["no change to dry-run: kubeharden does not fix this finding".into()];
+    }
+    let mut lines = Vec::new();
+    for (i, (r, preview)) in view.changes.iter().enumerate() {
+        let mut objects: Vec<crate::model::Object> =
+            inv.resolve(&r.target).cloned().into_iter().collect();
+        let outcome = match crate::remediate::apply_local(&mut objects, r) {
+            Ok(()) if r.form == crate::remediate::Form::HostFile => {
+                "by hand on the control-plane hosts".to_string()
+            }
+            Ok(()) => "dry run passed (in memory)".to_string(),
+            Err(e) => format!("Failed — {e}"),
+        };
+        lines.push(format!(
+            "{:03} {} {}: {outcome}",
+            i + 1,
+            r.form.key(),
+            r.target
+        ));
+        lines.extend(preview.diff.lines().map(|l| format!("    {l}")));
+    }
+    lines
 }

@@ -850,18 +850,29 @@ fn d_runs_a_server_dry_run_that_esc_cancels() {
         text.contains("001 json-patch Deployment payments/api: DryRun"),
         "{text}"
     );
-    // On the demo, d explains that the diff shown is the local merge.
+    // On the demo, d dry-runs against the in-memory cluster: passed, with the diff.
     let mut s = loaded(30);
-    act(
-        &mut s,
-        &[Action::JumpArea(2), Action::Remediate, Action::DryRun],
-    );
+    act(&mut s, &[Action::JumpArea(2)]);
+    let data = s.data.as_ref().unwrap();
+    let row = data
+        .area_findings(Area::PodSecurity)
+        .iter()
+        .position(|i| data.finding(*i).unwrap().fixable)
+        .unwrap();
+    for _ in 0..row {
+        act(&mut s, &[Action::Down]);
+    }
+    act(&mut s, &[Action::Remediate, Action::DryRun]);
+    let (_, Some(answer)) = s.dry_run.clone().unwrap() else {
+        panic!("no answer")
+    };
     assert!(
-        s.note
-            .as_deref()
-            .unwrap()
-            .contains("local server-side-apply merge")
+        answer
+            .iter()
+            .any(|l| l.contains("dry run passed (in memory)")),
+        "{answer:?}"
     );
+    assert!(s.note.as_deref().unwrap().contains("nothing was changed"));
 }
 
 #[test]
