@@ -651,6 +651,27 @@ fn every_screen_renders_at_80x24_and_160x48() {
             );
         }
     }
+    // The load failure, at both sizes.
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let mut s = AppState::new("context prod", true);
+        let effects = start_load(&mut s);
+        let Some(Effect::Load { req }) = effects.first().cloned() else {
+            panic!("{effects:?}")
+        };
+        update(
+            &mut s,
+            Msg::Loaded {
+                req,
+                result: Err(
+                    "cannot list pods from https://10.0.0.1:6443: connection refused".into(),
+                ),
+            },
+        );
+        insta::assert_snapshot!(
+            format!("screen_load_failed_{w}x{h}"),
+            render(&s, w, h, false).backend()
+        );
+    }
     // Empty states: nothing loaded yet, and a filter that matches nothing.
     let s = AppState::new("demo cluster", true);
     insta::assert_snapshot!(
