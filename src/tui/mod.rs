@@ -327,19 +327,7 @@ fn apply_changes(
                 let mut details = Vec::new();
                 let result = (|| -> Result<(Option<Box<LoadedData>>, String), String> {
                     crate::bundle::write(&dir, &rendered, false).map_err(|e| format!("{e:#}"))?;
-                    let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
-                    let conn = handle
-                        .block_on(crate::source::live::connect_with(&cluster, false))
-                        .map_err(|e| e.to_string())?;
-                    let mut log = Vec::new();
-                    let reports = handle.block_on(crate::apply::apply(
-                        conn.client,
-                        &bundle,
-                        &crate::apply::RunOptions::default(),
-                        &mut crate::apply::AssumeYes,
-                        Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                        &mut log,
-                    ))?;
+                    let (reports, _) = run_engine(&handle, &cluster, &dir, false, false)?;
                     details = result_lines(&reports);
                     let count = |o: crate::apply::Outcome| {
                         reports.iter().filter(|r| r.outcome == o).count()
@@ -381,6 +369,48 @@ fn apply_changes(
     }
 }
 
+/// Runs the apply or rollback engine on a bundle folder against the live cluster, every
+/// change confirmed (the user confirmed in the TUI), and returns the reports and what the
+/// engine printed.
+fn run_engine(
+    handle: &tokio::runtime::Handle,
+    cluster: &crate::source::ClusterOptions,
+    dir: &std::path::Path,
+    rollback: bool,
+    dry_run: bool,
+) -> Result<(Vec<crate::apply::Report>, Vec<u8>), String> {
+    let bundle = crate::bundle::read(dir).map_err(|e| format!("{e:#}"))?;
+    let conn = handle
+        .block_on(crate::source::live::connect_with(cluster, false))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let opts = crate::apply::RunOptions {
+        dry_run,
+        ..crate::apply::RunOptions::default()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reports = if rollback {
+        handle.block_on(crate::apply::rollback(
+            conn.client,
+            &bundle,
+            &opts,
+            &mut crate::apply::AssumeYes,
+            stop,
+            &mut out,
+        ))
+    } else {
+        handle.block_on(crate::apply::apply(
+            conn.client,
+            &bundle,
+            &opts,
+            &mut crate::apply::AssumeYes,
+            stop,
+            &mut out,
+        ))
+    }?;
+    Ok((reports, out))
+}
+
 /// One line per change of an engine run: number, object, outcome and message.
 fn result_lines(reports: &[crate::apply::Report]) -> Vec<String> {
     reports
@@ -411,19 +441,7 @@ fn rollback(ctx: &Arc<LoadContext>, dir: std::path::PathBuf, tx: mpsc::Unbounded
     tokio::task::spawn_blocking(move || {
         let mut details = Vec::new();
         let result = (|| -> Result<String, String> {
-            let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
-            let conn = handle
-                .block_on(crate::source::live::connect_with(&cluster, false))
-                .map_err(|e| e.to_string())?;
-            let mut out = Vec::new();
-            let reports = handle.block_on(crate::apply::rollback(
-                conn.client,
-                &bundle,
-                &crate::apply::RunOptions::default(),
-                &mut crate::apply::AssumeYes,
-                Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                &mut out,
-            ))?;
+            let (reports, _) = run_engine(&handle, &cluster, &dir, true, false)?;
             details = result_lines(&reports);
             let restored = reports
                 .iter()
@@ -471,23 +489,7 @@ fn dry_run(
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<Vec<String>, String> {
             crate::bundle::write(&dir, &rendered, false).map_err(|e| format!("{e:#}"))?;
-            let bundle = crate::bundle::read(&dir).map_err(|e| format!("{e:#}"))?;
-            let conn = handle
-                .block_on(crate::source::live::connect_with(&cluster, false))
-                .map_err(|e| e.to_string())?;
-            let mut out = Vec::new();
-            let opts = crate::apply::RunOptions {
-                dry_run: true,
-                ..crate::apply::RunOptions::default()
-            };
-            handle.block_on(crate::apply::apply(
-                conn.client,
-                &bundle,
-                &opts,
-                &mut crate::apply::AssumeYes,
-                Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                &mut out,
-            ))?;
+            let (_, out) = run_engine(&handle, &cluster, &dir, false, true)?;
             let _ = std::fs::remove_dir_all(&dir);
             Ok(String::from_utf8_lossy(&out)
                 .lines()

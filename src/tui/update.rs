@@ -801,16 +801,6 @@ fn applied(
             if let Screen::Fix { area, .. } | Screen::Detail { area, .. } = state.screen {
                 state.screen = Screen::Area(area);
             }
-            let rows = state.table_rows();
-            for (i, area) in Area::ALL.iter().enumerate() {
-                let len = state
-                    .data
-                    .as_ref()
-                    .map_or(0, |d| d.area_findings(*area).len());
-                if let Some(t) = state.tables.get_mut(i) {
-                    t.step(0, len, rows);
-                }
-            }
             state.note = Some(note);
             Vec::new()
         }

@@ -38,6 +38,19 @@ fn loaded(rows: u16) -> AppState {
     state
 }
 
+/// Moves the selection of an open area table to its first fixable finding.
+fn select_first_fixable(s: &mut AppState, area: Area) {
+    let data = s.data.as_ref().unwrap();
+    let row = data
+        .area_findings(area)
+        .iter()
+        .position(|i| data.finding(*i).unwrap().fixable)
+        .unwrap();
+    for _ in 0..row {
+        act(s, &[Action::Down]);
+    }
+}
+
 fn act(state: &mut AppState, actions: &[Action]) {
     for a in actions {
         update(state, Msg::Action(*a));
@@ -309,15 +322,7 @@ fn f_opens_the_remediation_with_its_change_risk_and_diff() {
     let mut s = loaded(40);
     act(&mut s, &[Action::JumpArea(2)]);
     // The first finding of pod security: a privileged container outside kube-system.
-    let data = s.data.as_ref().unwrap();
-    let first_fixable = data
-        .area_findings(Area::PodSecurity)
-        .iter()
-        .position(|i| data.finding(*i).unwrap().fixable)
-        .unwrap();
-    for _ in 0..first_fixable {
-        act(&mut s, &[Action::Down]);
-    }
+    select_first_fixable(&mut s, Area::PodSecurity);
     act(&mut s, &[Action::Open, Action::Remediate]);
     let Screen::Fix { finding, .. } = s.screen else {
         panic!("not on the fix screen: {:?}", s.screen)
@@ -443,15 +448,7 @@ fn s_without_marks_saves_the_areas_fixable_findings_or_says_there_are_none() {
 fn y_on_the_remediation_asks_then_applies_to_the_in_memory_demo() {
     let mut s = loaded(30);
     act(&mut s, &[Action::JumpArea(2)]);
-    let data = s.data.as_ref().unwrap();
-    let row = data
-        .area_findings(Area::PodSecurity)
-        .iter()
-        .position(|i| data.finding(*i).unwrap().fixable)
-        .unwrap();
-    for _ in 0..row {
-        act(&mut s, &[Action::Down]);
-    }
+    select_first_fixable(&mut s, Area::PodSecurity);
     act(&mut s, &[Action::Remediate, Action::ApplyFix]);
     let confirm = s
         .confirm
@@ -759,15 +756,7 @@ fn e_edits_a_change_validated_as_typed_and_y_applies_the_edit() {
     use ratatui_textarea::{Input, Key as TKey, TextArea};
     let mut s = loaded(30);
     act(&mut s, &[Action::JumpArea(2)]);
-    let data = s.data.as_ref().unwrap();
-    let row = data
-        .area_findings(Area::PodSecurity)
-        .iter()
-        .position(|i| data.finding(*i).unwrap().fixable)
-        .unwrap();
-    for _ in 0..row {
-        act(&mut s, &[Action::Down]);
-    }
+    select_first_fixable(&mut s, Area::PodSecurity);
     act(&mut s, &[Action::Remediate, Action::Edit]);
     assert!(s.editor.is_some());
     let key = |c: char| Input {
@@ -874,15 +863,7 @@ fn d_runs_a_server_dry_run_that_esc_cancels() {
     // On the demo, d dry-runs against the in-memory cluster: passed, with the diff.
     let mut s = loaded(30);
     act(&mut s, &[Action::JumpArea(2)]);
-    let data = s.data.as_ref().unwrap();
-    let row = data
-        .area_findings(Area::PodSecurity)
-        .iter()
-        .position(|i| data.finding(*i).unwrap().fixable)
-        .unwrap();
-    for _ in 0..row {
-        act(&mut s, &[Action::Down]);
-    }
+    select_first_fixable(&mut s, Area::PodSecurity);
     act(&mut s, &[Action::Remediate, Action::DryRun]);
     let (_, Some(answer)) = s.dry_run.clone().unwrap() else {
         panic!("no answer")
