@@ -697,6 +697,65 @@ impl Step {
     }
 }
 
+/// Between a change's dry run and its write: `--dry-run` stops there, otherwise the user
+/// confirms (once for all when they answer "all").
+#[derive(Default)]
+struct Gate {
+    /// Every following change is confirmed.
+    all: bool,
+    /// The user asked to stop.
+    quit: bool,
+}
+
+impl Gate {
+    /// Whether to write; when not, the step is ended with the reason.
+    #[allow(clippy::too_many_arguments)]
+    fn pass(
+        &mut self,
+        opts: &RunOptions,
+        confirm: &mut dyn Confirm,
+        number: usize,
+        target: &ObjRef,
+        step: &mut Step,
+        log: &mut Logger,
+        out: Out<'_>,
+    ) -> bool {
+        if opts.dry_run {
+            step.end(
+                log,
+                out,
+                Outcome::DryRun,
+                "dry run passed; nothing written".into(),
+            );
+            return false;
+        }
+        if self.all {
+            return true;
+        }
+        match confirm.confirm(number, target, &opts.context) {
+            Decision::Yes => true,
+            Decision::All => {
+                self.all = true;
+                true
+            }
+            Decision::Skip => {
+                step.end(log, out, Outcome::Skipped, "not confirmed".into());
+                false
+            }
+            Decision::Quit => {
+                self.quit = true;
+                step.end(
+                    log,
+                    out,
+                    Outcome::Skipped,
+                    "stopped at the user's request".into(),
+                );
+                false
+            }
+        }
+    }
+}
+
 /// Applies a bundle. Returns one report per change; the caller turns them into a summary
 /// and an exit code.
 pub async fn apply(
@@ -714,14 +773,13 @@ pub async fn apply(
     let mut log = Logger::open(&bundle.dir)?;
     let previous = applied_numbers(&read_log(&bundle.dir));
     let mut reports = Vec::new();
-    let mut all = false;
-    let mut quit = false;
+    let mut gate = Gate::default();
     for (e, r) in bundle.manifest.patches.iter().zip(&bundle.remediations) {
         let mut step = Step::new("apply", e, r);
         if !opts.only.is_empty() && !opts.only.contains(&e.number) {
             continue;
         }
-        if quit || stop.load(Ordering::SeqCst) {
+        if gate.quit || stop.load(Ordering::SeqCst) {
             step.end(
                 &mut log,
                 out,
@@ -914,38 +972,10 @@ pub async fn apply(
         for w in &dry.warnings {
             let _ = writeln!(out, "  warning: {w}");
         }
-        if opts.dry_run {
-            step.end(
-                &mut log,
-                out,
-                Outcome::DryRun,
-                "dry run passed; nothing written".into(),
-            );
+        // After the dry run: stop under --dry-run, else ask (unless all were confirmed).
+        if !gate.pass(opts, confirm, e.number, &r.target, &mut step, &mut log, out) {
             reports.push(step.report.clone());
             continue;
-        }
-        // 4. Confirmation.
-        if !all {
-            match confirm.confirm(e.number, &r.target, &opts.context) {
-                Decision::Yes => {}
-                Decision::All => all = true,
-                Decision::Skip => {
-                    step.end(&mut log, out, Outcome::Skipped, "not confirmed".into());
-                    reports.push(step.report.clone());
-                    continue;
-                }
-                Decision::Quit => {
-                    quit = true;
-                    step.end(
-                        &mut log,
-                        out,
-                        Outcome::Skipped,
-                        "stopped at the user's request".into(),
-                    );
-                    reports.push(step.report.clone());
-                    continue;
-                }
-            }
         }
         if stop.load(Ordering::SeqCst) {
             step.end(
@@ -1121,8 +1151,7 @@ pub async fn rollback(
     }
     let mut log = Logger::open(&bundle.dir)?;
     let mut reports = Vec::new();
-    let mut all = false;
-    let mut quit = false;
+    let mut gate = Gate::default();
     let pairs: Vec<_> = bundle
         .manifest
         .patches
@@ -1132,7 +1161,7 @@ pub async fn rollback(
         .collect();
     for (e, r) in pairs.into_iter().rev() {
         let mut step = Step::new("rollback", e, r);
-        if quit || stop.load(Ordering::SeqCst) {
+        if gate.quit || stop.load(Ordering::SeqCst) {
             step.end(
                 &mut log,
                 out,
@@ -1247,37 +1276,10 @@ pub async fn rollback(
                 continue;
             }
         }
-        if opts.dry_run {
-            step.end(
-                &mut log,
-                out,
-                Outcome::DryRun,
-                "dry run passed; nothing written".into(),
-            );
+        // After the dry run: stop under --dry-run, else ask (unless all were confirmed).
+        if !gate.pass(opts, confirm, e.number, &r.target, &mut step, &mut log, out) {
             reports.push(step.report.clone());
             continue;
-        }
-        if !all {
-            match confirm.confirm(e.number, &r.target, &opts.context) {
-                Decision::Yes => {}
-                Decision::All => all = true,
-                Decision::Skip => {
-                    step.end(&mut log, out, Outcome::Skipped, "not confirmed".into());
-                    reports.push(step.report.clone());
-                    continue;
-                }
-                Decision::Quit => {
-                    quit = true;
-                    step.end(
-                        &mut log,
-                        out,
-                        Outcome::Skipped,
-                        "stopped at the user's request".into(),
-                    );
-                    reports.push(step.report.clone());
-                    continue;
-                }
-            }
         }
         let wrote = match call(false) {
             Ok(c) => http.send(&c).await,
