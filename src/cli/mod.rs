@@ -462,7 +462,10 @@ fn checks_markdown() -> String {
                 c.pss.map_or("", |p| p.key()),
                 if c.fixable {
                     "yes"
-                } else if c.area == Area::Encryption {
+                } else if crate::remediate::template::all()
+                    .iter()
+                    .any(|t| t.template.fixes.iter().any(|f| f == c.id))
+                {
                     "manual"
                 } else {
                     "no"
