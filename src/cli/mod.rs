@@ -462,9 +462,11 @@ fn checks_markdown() -> String {
                 c.pss.map_or("", |p| p.key()),
                 if c.fixable {
                     "yes"
-                } else if crate::remediate::template::all()
+                } else if crate::remediate::template::all().iter().any(|t| t
+                    .template
+                    .fixes
                     .iter()
-                    .any(|t| t.template.fixes.iter().any(|f| f == c.id))
+                    .any(|f| f == c.id))
                 {
                     "manual"
                 } else {
