@@ -211,6 +211,11 @@ struct Http {
 }
 
 impl Http {
+    /// Sends a call that may have failed to build (the builder's error is passed on).
+    async fn send_built(&self, call: Result<Call, String>) -> Result<Answer, String> {
+        self.send(&call?).await
+    }
+
     /// Sends a call. A 429 is retried whatever the call (the server did not process it);
     /// a 5xx or a lost connection only for idempotent calls, as the write may have landed.
     async fn send(&self, call: &Call) -> Result<Answer, String> {
@@ -673,8 +678,9 @@ impl Step {
         }
     }
 
-    /// Records how the change ended: the log line is written, the outcome printed.
-    fn end(&mut self, log: &mut Logger, out: Out<'_>, outcome: Outcome, message: String) {
+    /// Records how the change ended: the log line is written, the outcome printed; returns
+    /// the report.
+    fn end(&mut self, log: &mut Logger, out: Out<'_>, outcome: Outcome, message: String) -> Report {
         self.report.outcome = outcome.clone();
         self.report.message = message.clone();
         self.line.outcome = outcome;
@@ -694,6 +700,7 @@ impl Step {
                 format!(" — {}", self.report.message)
             }
         );
+        self.report.clone()
     }
 }
 
@@ -780,51 +787,45 @@ pub async fn apply(
             continue;
         }
         if gate.quit || stop.load(Ordering::SeqCst) {
-            step.end(
+            reports.push(step.end(
                 &mut log,
                 out,
                 Outcome::Skipped,
                 "stopped before this change".into(),
-            );
-            reports.push(step.report.clone());
+            ));
             continue;
         }
         if r.form == Form::HostFile {
-            step.end(
-                &mut log,
-                out,
-                Outcome::Manual,
-                "a file for the control-plane hosts: follow the steps in the bundle's README"
-                    .into(),
+            reports.push(
+                step.end(
+                    &mut log,
+                    out,
+                    Outcome::Manual,
+                    "a file for the control-plane hosts: follow the steps in the bundle's README"
+                        .into(),
+                ),
             );
-            reports.push(step.report.clone());
             continue;
         }
         let target = match target_of(&client, &r.target).await {
             Ok(t) => t,
             Err(m) => {
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
         };
         // 1. The live object, and its backup.
-        let live = match get_call(&target) {
-            Ok(c) => http.send(&c).await,
-            Err(m) => Err(m),
-        };
+        let live = http.send_built(get_call(&target)).await;
         let live = match live {
             Ok(a) if a.ok() => Some(a.body),
             Ok(a) if a.status == 404 => None,
             Ok(a) => {
                 let m = explain(&a, "get", &target, r);
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
             Err(m) => {
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
         };
@@ -838,8 +839,7 @@ pub async fn apply(
                     "{} no longer exists (deleted since the bundle was written)",
                     r.target
                 );
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
             (None, Form::JsonPatch) => {
@@ -847,18 +847,16 @@ pub async fn apply(
                     "{} no longer exists (deleted since the bundle was written)",
                     r.target
                 );
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
             (Some(l), _) if previous.contains(&e.number) && holds(l, r) => {
-                step.end(
+                reports.push(step.end(
                     &mut log,
                     out,
                     Outcome::AlreadyApplied,
                     "applied earlier and still in place".into(),
-                );
-                reports.push(step.report.clone());
+                ));
                 continue;
             }
             (Some(l), Form::NewObject) => {
@@ -878,8 +876,7 @@ pub async fn apply(
                 } else {
                     Outcome::Failed
                 };
-                step.end(&mut log, out, outcome, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, outcome, m));
                 continue;
             }
             _ => {}
@@ -899,17 +896,15 @@ pub async fn apply(
                     });
                 if let Err(err) = written {
                     let m = format!("cannot write the backup {}: {err}", path.display());
-                    step.end(&mut log, out, Outcome::Failed, m);
-                    reports.push(step.report.clone());
+                    reports.push(step.end(&mut log, out, Outcome::Failed, m));
                     continue;
                 }
             }
         }
         // 2. The dry run.
-        let dry = match write_call(&target, r, true, opts.force_conflicts) {
-            Ok(c) => http.send(&c).await,
-            Err(m) => Err(m),
-        };
+        let dry = http
+            .send_built(write_call(&target, r, true, opts.force_conflicts))
+            .await;
         let dry = match dry {
             Ok(a) if a.ok() => DryRun {
                 result: a.body,
@@ -923,14 +918,12 @@ pub async fn apply(
                     "dry run refused: {}",
                     explain(&a, write_verb(r), &target, r)
                 );
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
             Err(m) => {
                 step.line.dry_run_ok = Some(false);
-                step.end(&mut log, out, Outcome::Failed, format!("dry run: {m}"));
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, format!("dry run: {m}")));
                 continue;
             }
         };
@@ -978,20 +971,18 @@ pub async fn apply(
             continue;
         }
         if stop.load(Ordering::SeqCst) {
-            step.end(
+            reports.push(step.end(
                 &mut log,
                 out,
                 Outcome::Skipped,
                 "stopped (Ctrl-C) before this change".into(),
-            );
-            reports.push(step.report.clone());
+            ));
             continue;
         }
         // 5. The write, then verification.
-        let wrote = match write_call(&target, r, false, opts.force_conflicts) {
-            Ok(c) => http.send(&c).await,
-            Err(m) => Err(m),
-        };
+        let wrote = http
+            .send_built(write_call(&target, r, false, opts.force_conflicts))
+            .await;
         match wrote {
             Ok(a) if a.ok() => {
                 step.report.warnings.extend(a.warnings.clone());
@@ -999,20 +990,15 @@ pub async fn apply(
             }
             Ok(a) => {
                 let m = explain(&a, write_verb(r), &target, r);
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
             Err(m) => {
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
         }
-        let after = match get_call(&target) {
-            Ok(c) => http.send(&c).await,
-            Err(m) => Err(m),
-        };
+        let after = http.send_built(get_call(&target)).await;
         let message = match after {
             Ok(a) if a.ok() && holds(&a.body, r) => {
                 let left = remaining(&a.body, r);
@@ -1026,8 +1012,7 @@ pub async fn apply(
             Ok(a) => format!("applied; reading it back answered {}", a.status),
             Err(m) => format!("applied; reading it back failed: {m}"),
         };
-        step.end(&mut log, out, Outcome::Applied, message);
-        reports.push(step.report.clone());
+        reports.push(step.end(&mut log, out, Outcome::Applied, message));
     }
     Ok(reports)
 }
@@ -1162,20 +1147,18 @@ pub async fn rollback(
     for (e, r) in pairs.into_iter().rev() {
         let mut step = Step::new("rollback", e, r);
         if gate.quit || stop.load(Ordering::SeqCst) {
-            step.end(
+            reports.push(step.end(
                 &mut log,
                 out,
                 Outcome::Skipped,
                 "stopped before this change".into(),
-            );
-            reports.push(step.report.clone());
+            ));
             continue;
         }
         let target = match target_of(&client, &r.target).await {
             Ok(t) => t,
             Err(m) => {
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
         };
@@ -1186,13 +1169,12 @@ pub async fn rollback(
         let undo = match inverse(r, backup.as_ref()) {
             Ok(u) => u,
             Err(m) => {
-                step.end(
+                reports.push(step.end(
                     &mut log,
                     out,
                     Outcome::Failed,
                     format!("{m} ({})", backup_file.display()),
-                );
-                reports.push(step.report.clone());
+                ));
                 continue;
             }
         };
@@ -1222,10 +1204,7 @@ pub async fn rollback(
         } else {
             "patch"
         };
-        let dry = match call(true) {
-            Ok(c) => http.send(&c).await,
-            Err(m) => Err(m),
-        };
+        let dry = http.send_built(call(true)).await;
         match dry {
             Ok(a) if a.ok() => {
                 step.line.dry_run_ok = Some(true);
@@ -1254,25 +1233,22 @@ pub async fn rollback(
                 }
             }
             Ok(a) if a.status == 404 && r.form == Form::NewObject => {
-                step.end(
+                reports.push(step.end(
                     &mut log,
                     out,
                     Outcome::AlreadyApplied,
                     "already gone".into(),
-                );
-                reports.push(step.report.clone());
+                ));
                 continue;
             }
             Ok(a) => {
                 step.line.dry_run_ok = Some(false);
                 let m = format!("dry run refused: {}", explain(&a, verb, &target, &undo));
-                step.end(&mut log, out, Outcome::Failed, m);
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
             Err(m) => {
-                step.end(&mut log, out, Outcome::Failed, format!("dry run: {m}"));
-                reports.push(step.report.clone());
+                reports.push(step.end(&mut log, out, Outcome::Failed, format!("dry run: {m}")));
                 continue;
             }
         }
@@ -1281,26 +1257,19 @@ pub async fn rollback(
             reports.push(step.report.clone());
             continue;
         }
-        let wrote = match call(false) {
-            Ok(c) => http.send(&c).await,
-            Err(m) => Err(m),
-        };
-        match wrote {
-            Ok(a) if a.ok() || (a.status == 404 && r.form == Form::NewObject) => {
-                let m = if r.form == Form::NewObject {
+        let (outcome, message) = match http.send_built(call(false)).await {
+            Ok(a) if a.ok() || (a.status == 404 && r.form == Form::NewObject) => (
+                Outcome::Applied,
+                if r.form == Form::NewObject {
                     "deleted the object the bundle created".to_string()
                 } else {
                     format!("restored from {}", backup_file.display())
-                };
-                step.end(&mut log, out, Outcome::Applied, m);
-            }
-            Ok(a) => {
-                let m = explain(&a, verb, &target, &undo);
-                step.end(&mut log, out, Outcome::Failed, m);
-            }
-            Err(m) => step.end(&mut log, out, Outcome::Failed, m),
-        }
-        reports.push(step.report.clone());
+                },
+            ),
+            Ok(a) => (Outcome::Failed, explain(&a, verb, &target, &undo)),
+            Err(m) => (Outcome::Failed, m),
+        };
+        reports.push(step.end(&mut log, out, outcome, message));
     }
     Ok(reports)
 }
