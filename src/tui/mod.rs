@@ -131,7 +131,7 @@ async fn event_loop(
                     });
                 }
                 Effect::SaveBundle { dir, findings } => {
-                    save_bundle(state, &ctx, dir, &findings, tx.clone());
+                    save_bundle(state, dir, &findings, tx.clone());
                 }
                 Effect::Apply { findings, edited } => {
                     apply_changes(state, &ctx, &findings, edited, tx.clone());
@@ -193,31 +193,17 @@ fn default_bundle_dir() -> String {
 }
 
 /// Plans the chosen findings' remediations and writes the bundle on the blocking pool.
-fn save_bundle(
-    state: &AppState,
-    ctx: &LoadContext,
-    dir: String,
-    findings: &[usize],
-    tx: mpsc::UnboundedSender<Msg>,
-) {
+fn save_bundle(state: &AppState, dir: String, findings: &[usize], tx: mpsc::UnboundedSender<Msg>) {
     let Some(data) = &state.data else {
         let _ = tx.send(Msg::Saved {
             result: Err("nothing is loaded".into()),
         });
         return;
     };
-    let chosen: Vec<crate::model::Finding> = findings
-        .iter()
-        .filter_map(|i| data.finding(*i).cloned())
-        .collect();
-    let opts = crate::remediate::Options {
-        allowed_registries: ctx.settings.config.allowed_registries.clone(),
-        open_egress: ctx.settings.config.open_egress.clone(),
-        today: Some(ctx.settings.today),
-        ..crate::remediate::Options::default()
-    };
+    let chosen = data.findings_at(findings);
+    let opts = &state.fix_options;
     let inv = &data.loaded.inventory;
-    let plan = crate::remediate::plan(inv, &chosen, &opts);
+    let plan = crate::remediate::plan(inv, &chosen, opts);
     let changes = plan.remediations.len();
     let rendered = crate::bundle::render(&plan, inv, &chosen, &state.source);
     tokio::task::spawn_blocking(move || {
@@ -291,23 +277,15 @@ fn apply_changes(
     let Some(data) = &state.data else {
         return;
     };
-    let chosen: Vec<crate::model::Finding> = findings
-        .iter()
-        .filter_map(|i| data.finding(*i).cloned())
-        .collect();
-    let opts = crate::remediate::Options {
-        allowed_registries: ctx.settings.config.allowed_registries.clone(),
-        open_egress: ctx.settings.config.open_egress.clone(),
-        today: Some(ctx.settings.today),
-        ..crate::remediate::Options::default()
-    };
+    let chosen = data.findings_at(findings);
+    let opts = &state.fix_options;
     let inv = &data.loaded.inventory;
     let plan = match edited {
         Some(remediations) => crate::remediate::Plan {
             remediations,
             unfixed: Vec::new(),
         },
-        None => crate::remediate::plan(inv, &chosen, &opts),
+        None => crate::remediate::plan(inv, &chosen, opts),
     };
     match &ctx.spec {
         SourceSpec::Demo => {
@@ -472,12 +450,9 @@ fn dry_run(
     let (Some(data), SourceSpec::Cluster(cluster)) = (&state.data, &ctx.spec) else {
         return;
     };
-    let chosen: Vec<crate::model::Finding> = findings
-        .iter()
-        .filter_map(|i| data.finding(*i).cloned())
-        .collect();
+    let chosen = data.findings_at(findings);
     let inv = &data.loaded.inventory;
-    let plan = crate::remediate::plan(inv, &chosen, &crate::remediate::Options::default());
+    let plan = crate::remediate::plan(inv, &chosen, &state.fix_options);
     let rendered = crate::bundle::render(&plan, inv, &chosen, &state.source);
     let cluster = cluster.clone();
     let handle = tokio::runtime::Handle::current();

@@ -277,6 +277,14 @@ impl Data {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Copies of the findings at these indexes (those still present).
+    pub fn findings_at(&self, indexes: &[usize]) -> Vec<Finding> {
+        indexes
+            .iter()
+            .filter_map(|i| self.finding(*i).cloned())
+            .collect()
+    }
+
     /// One finding.
     pub fn finding(&self, index: usize) -> Option<&Finding> {
         self.loaded.scan.results.findings.get(index)

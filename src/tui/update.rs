@@ -500,20 +500,28 @@ pub fn refine(state: &mut AppState) {
     }
 }
 
+/// A typed character or a backspace on a one-line text; control characters are ignored.
+fn edit_line(text: &mut String, key: super::msg::PromptKey) {
+    use super::msg::PromptKey;
+    match key {
+        PromptKey::Char(c) if !c.is_control() => text.push(c),
+        PromptKey::Backspace => {
+            text.pop();
+        }
+        _ => {}
+    }
+}
+
 fn prompt_key(state: &mut AppState, key: super::msg::PromptKey) -> Vec<Effect> {
     use super::msg::PromptKey;
     if state.filtering {
         match key {
-            PromptKey::Char(c) if !c.is_control() => state.filter.push(c),
-            PromptKey::Char(_) => {}
-            PromptKey::Backspace => {
-                state.filter.pop();
-            }
             PromptKey::Enter => state.filtering = false,
             PromptKey::Esc => {
                 state.filtering = false;
                 state.filter.clear();
             }
+            _ => edit_line(&mut state.filter, key),
         }
         refine(state);
         return Vec::new();
@@ -522,11 +530,7 @@ fn prompt_key(state: &mut AppState, key: super::msg::PromptKey) -> Vec<Effect> {
         return Vec::new();
     };
     match key {
-        PromptKey::Char(c) if !c.is_control() => p.path.push(c),
-        PromptKey::Char(_) => {}
-        PromptKey::Backspace => {
-            p.path.pop();
-        }
+        PromptKey::Char(_) | PromptKey::Backspace => edit_line(&mut p.path, key),
         PromptKey::Esc => state.prompt = None,
         PromptKey::Enter => {
             if let Some(p) = state.prompt.take() {
@@ -565,10 +569,7 @@ fn ask_to_apply(state: &mut AppState) {
         .as_ref()
         .filter(|v| v.edited && state.marked.is_empty() && findings == [v.finding])
         .map(|v| v.changes.iter().map(|(r, _)| r.clone()).collect());
-    let chosen: Vec<crate::model::Finding> = findings
-        .iter()
-        .filter_map(|i| data.finding(*i).cloned())
-        .collect();
+    let chosen = data.findings_at(&findings);
     let plan = match &edited {
         Some(changes) => crate::remediate::Plan {
             remediations: changes.clone(),
