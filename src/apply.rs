@@ -211,6 +211,13 @@ struct Http {
 }
 
 impl Http {
+    fn new(client: &Client, opts: &RunOptions) -> Http {
+        Http {
+            client: client.clone(),
+            retry_base: opts.retry_base.unwrap_or(Duration::from_millis(250)),
+        }
+    }
+
     /// Sends a call that may have failed to build (the builder's error is passed on).
     async fn send_built(&self, call: Result<Call, String>) -> Result<Answer, String> {
         self.send(&call?).await
@@ -773,10 +780,7 @@ pub async fn apply(
     stop: Arc<AtomicBool>,
     out: Out<'_>,
 ) -> Result<Vec<Report>, String> {
-    let http = Http {
-        client: client.clone(),
-        retry_base: opts.retry_base.unwrap_or(Duration::from_millis(250)),
-    };
+    let http = Http::new(&client, opts);
     let mut log = Logger::open(&bundle.dir)?;
     let previous = applied_numbers(&read_log(&bundle.dir));
     let mut reports = Vec::new();
@@ -1122,10 +1126,7 @@ pub async fn rollback(
     stop: Arc<AtomicBool>,
     out: Out<'_>,
 ) -> Result<Vec<Report>, String> {
-    let http = Http {
-        client: client.clone(),
-        retry_base: opts.retry_base.unwrap_or(Duration::from_millis(250)),
-    };
+    let http = Http::new(&client, opts);
     let applied = applied_numbers(&read_log(&bundle.dir));
     if applied.is_empty() {
         let _ = writeln!(

@@ -193,20 +193,13 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
             }
         }
         Action::Remediate => {
-            let finding = match state.screen {
-                Screen::Detail { finding, area } | Screen::Fix { finding, area } => {
-                    Some((area, finding))
-                }
-                Screen::Area(area) => {
-                    let selected = state.table(area).selected;
-                    state
-                        .data
-                        .as_ref()
-                        .and_then(|d| d.area_findings(area).get(selected).copied())
-                        .map(|f| (area, f))
+            let area = match state.screen {
+                Screen::Detail { area, .. } | Screen::Fix { area, .. } | Screen::Area(area) => {
+                    Some(area)
                 }
                 Screen::Overview => None,
             };
+            let finding = area.zip(current_finding(state));
             if let Some((area, finding)) = finding {
                 state.fix = state
                     .data

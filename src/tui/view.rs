@@ -56,6 +56,24 @@ pub fn draw(frame: &mut Frame, state: &AppState, theme: Theme) {
     }
 }
 
+/// Draws lines in a bordered box centred on `area`, as tall as they need (at most `area`).
+fn popup(frame: &mut Frame, area: Rect, lines: Vec<Line>, width: u16, title: &str) {
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        rect,
+    );
+}
+
 /// The per-change results of the last apply or rollback: applied, conflict, forbidden,
 /// invalid, each with the server's message.
 fn draw_results(frame: &mut Frame, area: Rect, results: &[String], theme: Theme) {
@@ -73,20 +91,12 @@ fn draw_results(frame: &mut Frame, area: Rect, results: &[String], theme: Theme)
         Span::styled("esc", theme.key()),
         Span::raw(" close"),
     ]));
-    let width = area.width.saturating_sub(4).min(120);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" results ")),
-        popup,
+    popup(
+        frame,
+        area,
+        lines,
+        area.width.saturating_sub(4).min(120),
+        " results ",
     );
 }
 
@@ -133,21 +143,7 @@ fn draw_confirm(
         Span::styled("n/esc", theme.key()),
         Span::raw(" cancel"),
     ]));
-    let width = area.width.min(90);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(" confirm ")),
-        popup,
-    );
+    popup(frame, area, lines, area.width.min(90), " confirm ");
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, state: &AppState, theme: Theme) {
