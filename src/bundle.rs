@@ -173,14 +173,17 @@ fn header(number: usize, file: &str, r: &Remediation) -> String {
     h
 }
 
-/// The kubectl command that applies one file of a bundle by hand.
-pub fn apply_command(file: &str, r: &Remediation) -> String {
-    let ns = r
-        .target
-        .namespace
+/// ` -n NAMESPACE` for kubectl, or nothing for a cluster-scoped object.
+fn ns_flag(o: &ObjRef) -> String {
+    o.namespace
         .as_deref()
         .map(|n| format!(" -n {n}"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The kubectl command that applies one file of a bundle by hand.
+pub fn apply_command(file: &str, r: &Remediation) -> String {
+    let ns = ns_flag(&r.target);
     match r.form {
         Form::ServerSideApply | Form::NewObject => {
             format!("kubectl apply --server-side --field-manager={FIELD_MANAGER} -f {file}")
@@ -383,12 +386,7 @@ fn readme(
         .iter()
         .filter(|r| r.form == Form::NewObject)
     {
-        let ns = r
-            .target
-            .namespace
-            .as_deref()
-            .map(|n| format!(" -n {n}"))
-            .unwrap_or_default();
+        let ns = ns_flag(&r.target);
         let _ = writeln!(
             s,
             "    kubectl delete {} {}{ns}",
