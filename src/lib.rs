@@ -12,6 +12,7 @@ pub mod config;
 pub mod diff;
 pub mod engine;
 pub mod model;
+pub mod par;
 pub mod remediate;
 pub mod report;
 pub mod source;

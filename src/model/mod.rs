@@ -3,6 +3,7 @@
 //! Everything here is pure: no I/O, no clock, no terminal.
 
 pub mod encryption;
+pub mod fastyaml;
 pub mod finding;
 pub mod inventory;
 pub mod netpol;

@@ -4,6 +4,7 @@
 //! document never hides the ones after it. serde_yaml bounds nesting depth and alias
 //! expansion ("billion laughs"), so hostile input ends in an error, not a hang.
 
+use super::fastyaml;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -36,6 +37,8 @@ pub type Doc = Result<Document, DocError>;
 struct Chunk<'a> {
     text: &'a str,
     first_line: usize,
+    /// The document starts on its `---` line (`--- {a: 1}`).
+    inline_start: bool,
 }
 
 fn is_marker(line: &str, marker: &str) -> bool {
@@ -58,6 +61,7 @@ fn split(text: &str) -> Vec<Chunk<'_>> {
     let mut start_line = 0usize;
     let mut offset = 0usize;
     let mut explicit_start = false;
+    let mut inline_start = false;
     for (lineno, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
         let starts_doc = is_marker(bare, "---");
@@ -68,6 +72,7 @@ fn split(text: &str) -> Vec<Chunk<'_>> {
                 chunks.push(Chunk {
                     text: body,
                     first_line: start_line,
+                    inline_start,
                 });
             }
             if starts_doc {
@@ -76,10 +81,12 @@ fn split(text: &str) -> Vec<Chunk<'_>> {
                 start = rest_at.min(offset + line.len());
                 start_line = lineno;
                 explicit_start = true;
+                inline_start = has_content(bare.get(3..).unwrap_or(""));
             } else {
                 start = offset + line.len();
                 start_line = lineno + 1;
                 explicit_start = false;
+                inline_start = false;
             }
         }
         offset += line.len();
@@ -89,6 +96,7 @@ fn split(text: &str) -> Vec<Chunk<'_>> {
         chunks.push(Chunk {
             text: body,
             first_line: start_line,
+            inline_start,
         });
     }
     chunks
@@ -159,38 +167,16 @@ fn split_list(text: &str, first_line: usize) -> Option<SplitList> {
 
 fn parse_split(split: &SplitList) -> Option<Value> {
     let mut header = Value::deserialize(serde_yaml::Deserializer::from_str(&split.header)).ok()?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(split.items.len().max(1));
-    let per = split.items.len().div_ceil(threads);
-    let parsed: Vec<Option<Vec<Value>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = split
-            .items
-            .chunks(per.max(1))
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(text, _)| {
-                            // Items were dedented by their "- " marker: parse each as a mapping.
-                            let mut v =
-                                Value::deserialize(serde_yaml::Deserializer::from_str(text))
-                                    .ok()?;
-                            compact(&mut v);
-                            Some(v)
-                        })
-                        .collect::<Option<Vec<Value>>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect()
-    });
-    let mut items = Vec::with_capacity(split.items.len());
-    for part in parsed {
-        items.extend(part?);
-    }
+    let items = crate::par::map(&split.items, 2, |(text, _)| {
+        // Items were dedented by their "- " marker: parse each as a mapping.
+        fastyaml::parse(text).or_else(|| {
+            let mut v = Value::deserialize(serde_yaml::Deserializer::from_str(text)).ok()?;
+            compact(&mut v);
+            Some(v)
+        })
+    })
+    .into_iter()
+    .collect::<Option<Vec<Value>>>()?;
     header
         .as_object_mut()?
         .insert("items".into(), Value::Array(items));
@@ -237,13 +223,22 @@ fn parse_one(index: usize, chunk: &Chunk<'_>) -> Doc {
             value: Value::Null,
         });
     }
-    let de = serde_yaml::Deserializer::from_str(chunk.text);
     // The first line with content (a `---` line may carry content too).
     let skipped = chunk
         .text
         .lines()
         .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         .count();
+    if !chunk.inline_start {
+        if let Some(value) = fastyaml::parse(chunk.text) {
+            return Ok(Document {
+                index,
+                line: chunk.first_line + skipped + 1,
+                value,
+            });
+        }
+    }
+    let de = serde_yaml::Deserializer::from_str(chunk.text);
     match Value::deserialize(de) {
         Ok(mut value) => Ok(Document {
             index,

@@ -231,7 +231,7 @@ mod properties {
     use kubeharden::report;
     use proptest::prelude::*;
 
-    fn corpus() -> Vec<String> {
+    pub(super) fn corpus() -> Vec<String> {
         let mut out: Vec<String> = kubeharden::source::demo::FILES
             .iter()
             .map(|(_, t)| t.to_string())
@@ -247,7 +247,7 @@ mod properties {
     }
 
     #[derive(Debug, Clone)]
-    enum Mutation {
+    pub(super) enum Mutation {
         DeleteLine(usize),
         DuplicateLine(usize),
         Indent(usize, usize),
@@ -262,7 +262,7 @@ mod properties {
         "true", "-1", "1e999", "\t",
     ];
 
-    fn mutation() -> impl Strategy<Value = Mutation> {
+    pub(super) fn mutation() -> impl Strategy<Value = Mutation> {
         prop_oneof![
             any::<usize>().prop_map(Mutation::DeleteLine),
             any::<usize>().prop_map(Mutation::DuplicateLine),
@@ -274,7 +274,7 @@ mod properties {
         ]
     }
 
-    fn apply(text: &str, m: &Mutation) -> String {
+    pub(super) fn apply(text: &str, m: &Mutation) -> String {
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         if lines.is_empty() {
             return text.to_string();
@@ -331,6 +331,204 @@ mod properties {
             let _ = report::sarif(&scan);
             let json: serde_json::Value = serde_json::from_str(&report::json(&scan)).unwrap();
             prop_assert!(json["findings"].is_array());
+        }
+    }
+}
+
+/// The fast YAML path (block style, as Kubernetes tools write it) must give exactly
+/// serde_yaml's tree whenever it accepts a document, and accept the manifests people have.
+mod fast_yaml {
+    use super::properties::{apply, corpus, mutation};
+    use kubeharden::model::fastyaml;
+    use proptest::prelude::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    /// The documents of a stream, split on `---` lines as the loader does.
+    fn documents(text: &str) -> Vec<String> {
+        let mut docs = vec![String::new()];
+        for line in text.split_inclusive('\n') {
+            if line.trim_end() == "---" {
+                docs.push(String::new());
+            } else if let Some(d) = docs.last_mut() {
+                d.push_str(line);
+            }
+        }
+        docs.retain(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        });
+        docs
+    }
+
+    fn serde_yaml_tree(text: &str) -> Option<Value> {
+        Value::deserialize(serde_yaml::Deserializer::from_str(text)).ok()
+    }
+
+    /// `Err` describes a document the fast path read differently from serde_yaml.
+    fn agrees(doc: &str) -> Result<bool, String> {
+        match fastyaml::parse(doc) {
+            None => Ok(false),
+            Some(fast) => match serde_yaml_tree(doc) {
+                Some(slow) if slow == fast => Ok(true),
+                other => Err(format!(
+                    "fast path: {fast}\nserde_yaml: {other:?}\ndocument: {doc:?}"
+                )),
+            },
+        }
+    }
+
+    #[test]
+    fn real_manifests_take_the_fast_path_and_read_the_same() {
+        let mut texts = corpus();
+        let real = crate::util::fixtures().join("real");
+        for f in std::fs::read_dir(real).unwrap().flatten() {
+            texts.push(std::fs::read_to_string(f.path()).unwrap());
+        }
+        let (mut docs, mut fast) = (0, 0);
+        for text in &texts {
+            for doc in documents(text) {
+                if serde_yaml_tree(&doc).is_none() {
+                    continue;
+                }
+                docs += 1;
+                if agrees(&doc).unwrap_or_else(|e| panic!("{e}")) {
+                    fast += 1;
+                }
+            }
+        }
+        // The fixtures include deliberately odd YAML; ordinary manifests all take the fast path.
+        assert!(docs > 300, "{docs} documents");
+        assert!(
+            fast * 100 >= docs * 95,
+            "{fast} of {docs} documents took the fast path"
+        );
+    }
+
+    #[test]
+    fn a_kubectl_list_item_reads_the_same() {
+        let text =
+            std::fs::read_to_string(crate::util::fixtures().join("real/ingress-nginx-1.5.2.yaml"))
+                .unwrap();
+        for doc in documents(&text) {
+            // Indented by two, as the loader dedents List items.
+            let indented: String = doc
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        "\n".to_string()
+                    } else {
+                        format!("  {l}\n")
+                    }
+                })
+                .collect();
+            assert!(
+                agrees(&indented).unwrap_or_else(|e| panic!("{e}")),
+                "{indented}"
+            );
+        }
+    }
+
+    /// A random tree, written as block YAML with random indentation and scalar styles.
+    #[derive(Debug, Clone)]
+    enum Tree {
+        Scalar(String, u8),
+        Map(Vec<(String, Tree)>),
+        Seq(Vec<Tree>),
+        Flow(Vec<(String, u8)>),
+    }
+
+    fn tree() -> impl Strategy<Value = Tree> {
+        let scalar = ("[a-z0-9 :#'\"\\.,\\[\\]{}~!&*|>%@?_/+-]{0,10}", 0u8..4)
+            .prop_map(|(s, style)| Tree::Scalar(s, style));
+        let flow =
+            proptest::collection::vec(("[a-z0-9 :.~/+-]{0,8}", 0u8..4), 0..4).prop_map(Tree::Flow);
+        prop_oneof![scalar, flow].prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(("[a-z][a-z0-9./:-]{0,8}", inner.clone()), 1..5)
+                    .prop_map(Tree::Map),
+                proptest::collection::vec(inner, 1..4).prop_map(Tree::Seq),
+            ]
+        })
+    }
+
+    fn scalar_text(s: &str, style: u8) -> String {
+        match style {
+            1 => format!("'{}'", s.replace('\'', "''")),
+            2 => format!("{:?}", s),
+            3 => format!("|\n{s}"),
+            _ => s.to_string(),
+        }
+    }
+
+    fn render(t: &Tree, indent: usize, step: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match t {
+            Tree::Map(entries) => {
+                for (k, v) in entries {
+                    out.push_str(&format!("{pad}{k}:"));
+                    inline_or_nested(v, indent, step, out);
+                }
+            }
+            Tree::Seq(items) => {
+                for v in items {
+                    out.push_str(&format!("{pad}-"));
+                    inline_or_nested(v, indent, step, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn inline_or_nested(v: &Tree, indent: usize, step: usize, out: &mut String) {
+        match v {
+            Tree::Scalar(s, 3) => {
+                out.push_str(" |\n");
+                for line in s.split(' ') {
+                    out.push_str(&format!("{}{line}\n", " ".repeat(indent + step)));
+                }
+            }
+            Tree::Scalar(s, style) => out.push_str(&format!(" {}\n", scalar_text(s, *style))),
+            Tree::Flow(items) => {
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|(s, st)| scalar_text(s, *st % 3))
+                    .collect();
+                out.push_str(&format!(" [{}]\n", parts.join(", ")));
+            }
+            nested => {
+                out.push('\n');
+                render(nested, indent + step, step, out);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        #[test]
+        fn generated_yaml_reads_the_same_or_falls_back(t in tree(), step in 1usize..5) {
+            let mut doc = String::new();
+            render(&Tree::Map(vec![("root".into(), t)]), 0, step, &mut doc);
+            if let Err(e) = agrees(&doc) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        #[test]
+        fn mutated_manifests_read_the_same_or_fall_back(pick in any::<usize>(), muts in proptest::collection::vec(mutation(), 1..4)) {
+            let corpus = corpus();
+            let mut text = corpus[pick % corpus.len()].clone();
+            for m in &muts {
+                text = apply(&text, m);
+            }
+            for doc in documents(&text) {
+                if let Err(e) = agrees(&doc) {
+                    prop_assert!(false, "{}", e);
+                }
+            }
         }
     }
 }
