@@ -397,7 +397,7 @@ fn all_authenticated(inv: &Inventory, _: &Settings) -> Outcome {
         }
         out.evaluated += 1;
         if !matches!(
-            g.role_name.as_str(),
+            g.role_name,
             "system:basic-user" | "system:discovery" | "system:public-info-viewer"
         ) {
             out.hits.push(Hit::on(
@@ -616,7 +616,7 @@ fn unneeded_token(inv: &Inventory, _: &Settings) -> Outcome {
         let granted = index
             .of_service_account(ns, sa)
             .iter()
-            .any(|g| !is_default_binding(g) && g.namespace.as_deref().is_none_or(|n| n == ns));
+            .any(|g| !is_default_binding(g) && g.namespace.is_none_or(|n| n == ns));
         if !granted {
             out.hits.push(
                 Hit::on(
@@ -668,7 +668,7 @@ fn powerful_workload(inv: &Inventory, _: &Settings) -> Outcome {
         let found = index
             .of_service_account(ns, spec.service_account())
             .into_iter()
-            .filter(|g| !is_default_binding(g) && g.namespace.as_deref().is_none_or(|n| n == ns))
+            .filter(|g| !is_default_binding(g) && g.namespace.is_none_or(|n| n == ns))
             .find_map(|g| {
                 g.rules
                     .iter()

@@ -71,6 +71,43 @@ pub struct Inventory {
     namespaces: BTreeSet<String>,
     problems: Vec<Problem>,
     waive_annotated: std::collections::HashSet<ObjRef>,
+    grants: std::sync::OnceLock<Vec<super::rbac::GrantData>>,
+}
+
+/// The typed pod spec at `path` in a workload, with the labels and annotations its pods get,
+/// or the problem that keeps it from being judged.
+fn typed_pod_spec(obj: &Object, idx: usize, path: &'static str) -> Result<PodSpecRef, Problem> {
+    let Some(spec_value) = path.split('.').try_fold(&obj.raw, |v, key| v.get(key)) else {
+        return Err(Problem::at_object(obj, format!("no {path}; not judged")));
+    };
+    // The plain deserializer is the fast path; only a failure is re-run with path tracking,
+    // to name the offending field.
+    let spec: PodSpec = PodSpec::deserialize(spec_value)
+        .or_else(|_| serde_path_to_error::deserialize(spec_value))
+        .map_err(|e| {
+            let inner = e.path().to_string();
+            let at = if inner == "." {
+                path.to_string()
+            } else {
+                format!("{path}.{inner}")
+            };
+            Problem::at_object(obj, format!("{at}: {}; not judged", e.inner()))
+        })?;
+    // The pod template's metadata sits beside its spec; a Pod's is its own.
+    let meta = match path.strip_suffix(".spec") {
+        Some(template) if obj.id.kind != "Pod" => template
+            .split('.')
+            .try_fold(&obj.raw, |v, key| v.get(key))
+            .and_then(|t| t.get("metadata")),
+        _ => obj.raw.get("metadata"),
+    };
+    Ok(PodSpecRef {
+        object: idx,
+        path,
+        spec,
+        labels: string_map(meta.and_then(|m| m.get("labels"))),
+        annotations: string_map(meta.and_then(|m| m.get("annotations"))),
+    })
 }
 
 impl Inventory {
@@ -78,6 +115,8 @@ impl Inventory {
     /// and are reported; pod specs that do not parse are reported and not judged.
     pub fn new(objects: Vec<Object>) -> Inventory {
         let mut inv = Inventory::default();
+        inv.objects.reserve_exact(objects.len());
+        inv.by_name.reserve(objects.len());
         for obj in objects {
             let key: Key = (
                 obj.id.kind.clone(),
@@ -101,13 +140,21 @@ impl Inventory {
             }
             let idx = inv.objects.len();
             inv.by_name.insert(key, idx);
-            inv.by_kind
-                .entry(obj.id.kind.clone())
-                .or_default()
-                .push(idx);
+            // Looked up before inserting: the keys repeat, and cloning one per object costs.
+            match inv.by_kind.get_mut(&obj.id.kind) {
+                Some(list) => list.push(idx),
+                None => {
+                    inv.by_kind.insert(obj.id.kind.clone(), vec![idx]);
+                }
+            }
             if let Some(ns) = &obj.id.namespace {
-                inv.by_namespace.entry(ns.clone()).or_default().push(idx);
-                inv.namespaces.insert(ns.clone());
+                match inv.by_namespace.get_mut(ns) {
+                    Some(list) => list.push(idx),
+                    None => {
+                        inv.by_namespace.insert(ns.clone(), vec![idx]);
+                        inv.namespaces.insert(ns.clone());
+                    }
+                }
             }
             if obj.id.kind == "Namespace" {
                 inv.namespaces.insert(obj.id.name.clone());
@@ -134,54 +181,36 @@ impl Inventory {
     }
 
     fn index_pod_specs(&mut self) {
-        for (idx, obj) in self.objects.iter().enumerate() {
-            let Some(&(_, path)) = WORKLOAD_KINDS.iter().find(|(k, _)| *k == obj.id.kind) else {
-                continue;
-            };
-            if self.owned_by_workload_in_inventory(obj) {
-                continue;
-            }
-            let Some(spec_value) = path.split('.').try_fold(&obj.raw, |v, key| v.get(key)) else {
-                self.problems
-                    .push(Problem::at_object(obj, format!("no {path}; not judged")));
-                continue;
-            };
-            // The plain deserializer is the fast path; only a failure is re-run with path
-            // tracking, to name the offending field.
-            let parsed = PodSpec::deserialize(spec_value)
-                .or_else(|_| serde_path_to_error::deserialize(spec_value));
-            let spec: PodSpec = match parsed {
+        let candidates: Vec<(usize, &'static str)> = self
+            .objects
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, obj)| {
+                let &(_, path) = WORKLOAD_KINDS.iter().find(|(k, _)| *k == obj.id.kind)?;
+                (!self.owned_by_workload_in_inventory(obj)).then_some((idx, path))
+            })
+            .collect();
+        // On one thread: the typed specs are built where they stay (parsing them on two
+        // threads took as long, because allocation is the cost, and left 100 MB of spare
+        // pages in the second thread's heap at 100,000 objects).
+        let parsed: Vec<Option<Result<PodSpecRef, Problem>>> = candidates
+            .iter()
+            .map(|&(idx, path)| {
+                self.objects
+                    .get(idx)
+                    .map(|obj| typed_pod_spec(obj, idx, path))
+            })
+            .collect();
+        for spec_ref in parsed.into_iter().flatten() {
+            let spec_ref = match spec_ref {
                 Ok(s) => s,
-                Err(e) => {
-                    let inner = e.path().to_string();
-                    let at = if inner == "." {
-                        path.to_string()
-                    } else {
-                        format!("{path}.{inner}")
-                    };
-                    self.problems.push(Problem::at_object(
-                        obj,
-                        format!("{at}: {}; not judged", e.inner()),
-                    ));
+                Err(problem) => {
+                    self.problems.push(problem);
                     continue;
                 }
             };
-            // The pod template's metadata sits beside its spec; a Pod's is its own.
-            let meta = match path.strip_suffix(".spec") {
-                Some(template) if obj.id.kind != "Pod" => template
-                    .split('.')
-                    .try_fold(&obj.raw, |v, key| v.get(key))
-                    .and_then(|t| t.get("metadata")),
-                _ => obj.raw.get("metadata"),
-            };
-            let labels = string_map(meta.and_then(|m| m.get("labels")));
-            let annotations = string_map(meta.and_then(|m| m.get("annotations")));
-            let spec_ref = PodSpecRef {
-                object: idx,
-                path,
-                spec,
-                labels,
-                annotations,
+            let Some(obj) = self.objects.get(spec_ref.object) else {
+                continue;
             };
             let ns = obj.id.namespace.clone().unwrap_or_else(|| "default".into());
             let sa = spec_ref.service_account().to_string();
@@ -261,12 +290,28 @@ impl Inventory {
 
     /// One object by kind, namespace and name.
     pub fn find(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Object> {
+        self.find_index(kind, namespace, name)
+            .and_then(|i| self.objects.get(i))
+    }
+
+    /// The index of one object, by kind, namespace and name.
+    pub fn find_index(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<usize> {
         let key: Key = (
             kind.to_string(),
             namespace.map(str::to_string),
             name.to_string(),
         );
-        self.by_name.get(&key).and_then(|&i| self.objects.get(i))
+        self.by_name.get(&key).copied()
+    }
+
+    /// Indexes of the objects of one kind, in load order.
+    pub fn indices_of_kind(&self, kind: &str) -> &[usize] {
+        self.by_kind.get(kind).map_or(&[], Vec::as_slice)
+    }
+
+    /// The grants of this inventory's bindings, computed on first use ([`super::rbac::grants`]).
+    pub(crate) fn grant_cache(&self) -> &std::sync::OnceLock<Vec<super::rbac::GrantData>> {
+        &self.grants
     }
 
     /// One object by its reference.

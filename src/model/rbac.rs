@@ -160,24 +160,24 @@ impl std::fmt::Display for Subject {
 }
 
 /// What one subject of one binding is granted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Grant<'a> {
     /// The binding.
     pub binding: &'a Object,
     /// Index of the subject in `subjects`.
     pub subject_index: usize,
     /// The subject.
-    pub subject: Subject,
+    pub subject: &'a Subject,
     /// `Role` or `ClusterRole`.
-    pub role_kind: String,
+    pub role_kind: &'a str,
     /// The role's name.
-    pub role_name: String,
+    pub role_name: &'a str,
     /// The role object, when the inventory has it.
     pub role: Option<&'a Object>,
     /// The rules granted (empty when the role is missing).
-    pub rules: Vec<Rule>,
+    pub rules: &'a [Rule],
     /// Where the grant applies: a namespace, or `None` for cluster-wide.
-    pub namespace: Option<String>,
+    pub namespace: Option<&'a str>,
 }
 
 impl Grant<'_> {
@@ -190,11 +190,45 @@ impl Grant<'_> {
     }
 }
 
+/// A grant as the inventory caches it: objects by index, computed once per inventory
+/// because a dozen checks walk the grants.
+#[derive(Debug)]
+pub struct GrantData {
+    binding: usize,
+    subject_index: usize,
+    subject: Subject,
+    role_kind: String,
+    role_name: String,
+    role: Option<usize>,
+    rules: std::sync::Arc<[Rule]>,
+    namespace: Option<String>,
+}
+
 /// Every grant of every RoleBinding and ClusterRoleBinding.
 pub fn grants(inv: &Inventory) -> Vec<Grant<'_>> {
+    inv.grant_cache()
+        .get_or_init(|| compute_grants(inv))
+        .iter()
+        .filter_map(|d| {
+            Some(Grant {
+                binding: inv.get(d.binding)?,
+                subject_index: d.subject_index,
+                subject: &d.subject,
+                role_kind: &d.role_kind,
+                role_name: &d.role_name,
+                role: d.role.and_then(|i| inv.get(i)),
+                rules: &d.rules,
+                namespace: d.namespace.as_deref(),
+            })
+        })
+        .collect()
+}
+
+fn compute_grants(inv: &Inventory) -> Vec<GrantData> {
     let mut out = Vec::new();
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
-        for binding in inv.of_kind(kind) {
+        for &bi in inv.indices_of_kind(kind) {
+            let Some(binding) = inv.get(bi) else { continue };
             let role_ref = binding.raw.get("roleRef");
             let role_kind = role_ref
                 .and_then(|r| r.get("kind"))
@@ -206,11 +240,11 @@ pub fn grants(inv: &Inventory) -> Vec<Grant<'_>> {
                 .unwrap_or("");
             let namespace = binding.namespace().map(str::to_string);
             let role = match role_kind {
-                "ClusterRole" => inv.find("ClusterRole", None, role_name),
-                "Role" => inv.find("Role", binding.namespace(), role_name),
+                "ClusterRole" => inv.find_index("ClusterRole", None, role_name),
+                "Role" => inv.find_index("Role", binding.namespace(), role_name),
                 _ => None,
             };
-            let rules = match (role_kind, role) {
+            let rules: Vec<Rule> = match (role_kind, role.and_then(|i| inv.get(i))) {
                 ("ClusterRole", Some(r)) => cluster_role_rules(inv, r),
                 (_, Some(r)) => own_rules(r),
                 // cluster-admin exists in every cluster even when the input omits it.
@@ -222,6 +256,7 @@ pub fn grants(inv: &Inventory) -> Vec<Grant<'_>> {
                 }],
                 _ => Vec::new(),
             };
+            let rules: std::sync::Arc<[Rule]> = rules.into();
             let subjects = binding.raw.get("subjects").and_then(Value::as_array);
             for (i, s) in subjects.into_iter().flatten().enumerate() {
                 let skind = s
@@ -243,8 +278,8 @@ pub fn grants(inv: &Inventory) -> Vec<Grant<'_>> {
                             .then(|| namespace.clone())
                             .flatten()
                     });
-                out.push(Grant {
-                    binding,
+                out.push(GrantData {
+                    binding: bi,
                     subject_index: i,
                     subject: Subject {
                         kind: skind,

@@ -51,17 +51,17 @@ subjects:
 "#);
     let grants = rbac::grants(&i);
     assert_eq!(grants.len(), 2);
-    assert_eq!(grants[0].namespace.as_deref(), Some("web"));
+    assert_eq!(grants[0].namespace, Some("web"));
     assert_eq!(grants[0].subject.namespace.as_deref(), Some("web"));
     assert_eq!(grants[0].subject.to_string(), "ServiceAccount web/api");
     let ids = rbac::service_account_identities("web", "worker");
-    assert!(!rbac::subject_matches(&grants[0].subject, &ids));
+    assert!(!rbac::subject_matches(grants[0].subject, &ids));
     assert!(
-        rbac::subject_matches(&grants[1].subject, &ids),
+        rbac::subject_matches(grants[1].subject, &ids),
         "group subjects reach every SA of the namespace"
     );
     let other = rbac::service_account_identities("shop", "worker");
-    assert!(!rbac::subject_matches(&grants[1].subject, &other));
+    assert!(!rbac::subject_matches(grants[1].subject, &other));
 }
 
 #[test]
@@ -99,7 +99,7 @@ subjects:
 "#);
     let g = &rbac::grants(&i)[0];
     assert!(rbac::subject_matches(
-        &g.subject,
+        g.subject,
         &rbac::service_account_identities("ci", "deployer")
     ));
 }
