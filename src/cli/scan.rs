@@ -86,6 +86,8 @@ pub fn run(source: &SourceArgs, checks: &CheckArgs, args: &ScanArgs) -> anyhow::
         .findings
         .iter()
         .any(|f| f.waived.is_none() && f.severity >= args.fail_on);
+    // As with the inventory: the process ends here, the OS frees the findings at once.
+    std::mem::forget(scan);
     Ok(if failing { EXIT_FINDINGS } else { EXIT_OK })
 }
 
