@@ -139,7 +139,8 @@ pub struct Object {
 }
 
 impl Object {
-    /// Builds an object from a parsed tree, redacting Secret values.
+    /// Builds an object from a parsed tree, redacting Secret values and dropping
+    /// `metadata.managedFields`.
     ///
     /// Fails (without panicking) when the tree is not a Kubernetes object.
     pub fn from_value(mut raw: Value, origin: Origin) -> Result<Object, NotAnObject> {
@@ -182,6 +183,11 @@ impl Object {
         };
         if kind == "Secret" {
             redact_secret(&mut raw);
+        }
+        // The server's field bookkeeping: never judged, hidden by kubectl, and often a third
+        // of an object read from the API or dumped with --show-managed-fields.
+        if let Some(meta) = raw.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.shift_remove("managedFields");
         }
         Ok(Object {
             id: ObjRef {

@@ -413,11 +413,6 @@ async fn list_kind(
                         if let Some(map) = item.as_object_mut() {
                             map.insert("apiVersion".into(), Value::String(api_version.clone()));
                             map.insert("kind".into(), Value::String(spec.kind.to_string()));
-                            if let Some(meta) =
-                                map.get_mut("metadata").and_then(Value::as_object_mut)
-                            {
-                                meta.remove("managedFields");
-                            }
                         }
                         if let Ok(obj) = Object::from_value(item, Origin::Cluster) {
                             objects.push(obj);

@@ -237,3 +237,14 @@ fn secret_values_never_load_from_files() {
         "{raw}"
     );
 }
+
+#[test]
+fn managed_fields_are_dropped_and_the_rest_keeps_its_order() {
+    let loaded = load_stdin(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n  managedFields:\n  - manager: kubectl\n    operation: Apply\n    fieldsV1: {f:data: {}}\n  labels:\n    x: y\n  uid: u1\ndata:\n  k: v\n",
+    );
+    let raw = &loaded.objects[0].raw;
+    let keys: Vec<&String> = raw["metadata"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["name", "namespace", "labels", "uid"]);
+    assert_eq!(raw["data"]["k"], "v");
+}
