@@ -141,7 +141,7 @@ fn tui_frame_100k_findings(bencher: divan::Bencher) {
             area: Area::Network,
             severity: Severity::High,
             message: format!("no default-deny ingress policy ({i})"),
-            object: ObjRef::new("v1", "Namespace", None, &format!("team-{i:06}")),
+            object: ObjRef::new("v1", "Namespace", None, &format!("team-{i:06}")).into(),
             origin: Origin::Synthetic,
             path: String::new(),
             fixable: false,

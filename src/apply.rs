@@ -641,7 +641,7 @@ fn remaining(obj: &Value, r: &Remediation) -> Vec<String> {
     crate::checks::run(&inv, &[], &settings)
         .findings
         .into_iter()
-        .filter(|f| f.object == r.target && r.checks.iter().any(|c| c == f.check))
+        .filter(|f| *f.object == r.target && r.checks.iter().any(|c| c == f.check))
         .map(|f| f.key())
         .collect()
 }

@@ -586,7 +586,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Loaded> {
                 crate::model::Object::from_value(body.clone(), crate::model::Origin::Synthetic)
                     .map(|o| o.id)
                     .map_err(|err| anyhow::anyhow!("{}: not an object: {err:?}", path.display()))?;
-            if id != target {
+            if *id != target {
                 bail!(
                     "{}: the file is {id}, the manifest says {target}",
                     path.display()

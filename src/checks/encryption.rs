@@ -120,7 +120,7 @@ fn cannot_verify(inv: &Inventory, _: &Settings) -> Outcome {
         };
     }
     let hit = Hit {
-        object: super::cluster_ref(),
+        object: super::cluster_ref().into(),
         origin: Origin::Synthetic,
         path: String::new(),
         message: "no kube-apiserver pod is visible in kube-system (managed control plane?): \
@@ -210,7 +210,8 @@ fn config_hit(cfg: &EncryptionConfig, path: String, message: String) -> Hit {
             "EncryptionConfiguration",
             None,
             &cfg.path,
-        ),
+        )
+        .into(),
         origin: Origin::Synthetic,
         path,
         message,

@@ -4,6 +4,7 @@ use super::pods::container_word;
 use super::{CheckDef, Hit, Outcome, Settings, containers};
 use crate::model::{Area, Inventory, ObjRef, Severity};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A parsed image reference: `[registry/][path/]name[:tag][@digest]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +143,8 @@ fn each_image<'a>(inv: &'a Inventory, mut f: impl FnMut(Image<'a>)) -> usize {
 /// `imageID` the kubelet reports in Pod statuses. Only repository digests
 /// (`…@sha256:…`) count: a bare `sha256:` is the local image ID, not something a
 /// registry serves. Containers whose pods disagree (a rollout in progress) are left out.
-pub fn running_digests(inv: &Inventory) -> HashMap<(ObjRef, String), String> {
-    let mut out: HashMap<(ObjRef, String), Option<String>> = HashMap::new();
+pub fn running_digests(inv: &Inventory) -> HashMap<(Arc<ObjRef>, String), String> {
+    let mut out: HashMap<(Arc<ObjRef>, String), Option<String>> = HashMap::new();
     for pod in inv.of_kind("Pod") {
         let owner = top_owner(inv, pod);
         for list in [
@@ -572,7 +573,7 @@ fn no_admission_enforcement(inv: &Inventory, settings: &Settings) -> Outcome {
         )
     };
     let hit = Hit {
-        object: super::cluster_ref(),
+        object: super::cluster_ref().into(),
         origin: crate::model::Origin::Synthetic,
         path: String::new(),
         message,

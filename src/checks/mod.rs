@@ -54,7 +54,7 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub struct Hit {
     /// The object.
-    pub object: ObjRef,
+    pub object: std::sync::Arc<ObjRef>,
     /// Where the object came from.
     pub origin: Origin,
     /// Dotted path of the offending field.
@@ -341,7 +341,7 @@ pub fn run(inv: &Inventory, areas: &[Area], settings: &Settings) -> Results {
             .unwrap_or_default()
             .iter()
             .filter(|f| f.waived.is_none())
-            .map(|f| &f.object)
+            .map(|f| &*f.object)
             .collect::<BTreeSet<&ObjRef>>()
             .len() as u64;
         let evaluated = (outcome.evaluated as u64).max(failing);
@@ -461,7 +461,7 @@ pub(crate) fn namespace_hit(inv: &Inventory, ns: &str, path: &str, message: Stri
     match inv.find("Namespace", None, ns) {
         Some(obj) => Hit::on(obj, path, message),
         None => Hit {
-            object: ObjRef::new("v1", "Namespace", None, ns),
+            object: ObjRef::new("v1", "Namespace", None, ns).into(),
             origin: Origin::Synthetic,
             path: path.to_string(),
             message,

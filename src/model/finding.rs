@@ -206,7 +206,7 @@ pub struct Finding {
     /// What is wrong, on this object.
     pub message: String,
     /// The object.
-    pub object: ObjRef,
+    pub object: std::sync::Arc<ObjRef>,
     /// Where the object came from.
     #[serde(skip)]
     pub origin: Origin,

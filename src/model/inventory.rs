@@ -70,7 +70,7 @@ pub struct Inventory {
     policies: BTreeMap<String, Vec<usize>>,
     namespaces: BTreeSet<String>,
     problems: Vec<Problem>,
-    waive_annotated: std::collections::HashSet<ObjRef>,
+    waive_annotated: std::collections::HashSet<std::sync::Arc<ObjRef>>,
     grants: std::sync::OnceLock<Vec<super::rbac::GrantData>>,
 }
 

@@ -129,7 +129,7 @@ pub enum NotAnObject {
 #[derive(Debug, Clone)]
 pub struct Object {
     /// apiVersion, kind, namespace, name.
-    pub id: ObjRef,
+    pub id: std::sync::Arc<ObjRef>,
     /// `metadata.uid`, when present.
     pub uid: Option<String>,
     /// Where it came from.
@@ -190,12 +190,12 @@ impl Object {
             meta.shift_remove("managedFields");
         }
         Ok(Object {
-            id: ObjRef {
+            id: std::sync::Arc::new(ObjRef {
                 api_version,
                 kind,
                 namespace,
                 name,
-            },
+            }),
             uid,
             origin,
             raw,

@@ -220,7 +220,7 @@ struct Planner<'a> {
     targets: BTreeMap<(u8, ObjRef), Acc>,
     host_files: BTreeMap<String, (String, Meta)>,
     unfixed: Vec<Unfixed>,
-    digests: Option<std::collections::HashMap<(ObjRef, String), String>>,
+    digests: Option<std::collections::HashMap<(std::sync::Arc<ObjRef>, String), String>>,
 }
 
 /// Application order: workloads first (so namespaces can enforce what they then meet),
@@ -703,8 +703,8 @@ pub fn plan(inv: &Inventory, findings: &[Finding], opts: &Options) -> Plan {
     let switched: Vec<ObjRef> = findings
         .iter()
         .filter(|f| f.check == "KH-IMG-006" && f.fixable && f.waived.is_none())
-        .filter(|f| p.targets.keys().any(|(_, t)| *t == f.object))
-        .map(|f| f.object.clone())
+        .filter(|f| p.targets.keys().any(|(_, t)| *t == *f.object))
+        .map(|f| (*f.object).clone())
         .collect();
     if let (Some(target), Some(t)) = (switched.first(), template::named("KH-IMG-006")) {
         for f in std::mem::take(&mut image_policy) {
@@ -970,7 +970,7 @@ pub fn with_applied(inv: &Inventory, rems: &[Remediation]) -> Inventory {
 /// reason of each one that could not be applied. Objects are found through an index, so a
 /// bundle of 50,000 changes on 100,000 objects merges in linear time.
 pub fn apply_all(objects: &mut Vec<Object>, rems: &[Remediation]) -> Vec<(usize, String)> {
-    let mut index: std::collections::HashMap<ObjRef, usize> = objects
+    let mut index: std::collections::HashMap<std::sync::Arc<ObjRef>, usize> = objects
         .iter()
         .enumerate()
         .map(|(i, o)| (o.id.clone(), i))
@@ -1007,7 +1007,7 @@ pub fn apply_all(objects: &mut Vec<Object>, rems: &[Remediation]) -> Vec<(usize,
 /// A stand-in while an object is taken out of its vector.
 fn placeholder(id: &ObjRef) -> Object {
     Object {
-        id: id.clone(),
+        id: std::sync::Arc::new(id.clone()),
         uid: None,
         origin: Origin::Synthetic,
         raw: Value::Null,
@@ -1019,7 +1019,7 @@ fn placeholder(id: &ObjRef) -> Object {
 /// error when it exists), a JSON patch runs with its tests (an error when one fails: the
 /// object changed since the patch was written). Host files change no object.
 pub fn apply_local(objects: &mut Vec<Object>, r: &Remediation) -> Result<(), String> {
-    let pos = objects.iter().position(|o| o.id == r.target);
+    let pos = objects.iter().position(|o| *o.id == r.target);
     match r.form {
         Form::HostFile => Ok(()),
         Form::ServerSideApply => {
@@ -1066,7 +1066,7 @@ pub fn preview(inv: &Inventory, r: &Remediation) -> Preview {
     let after = match apply_local(&mut objects, r) {
         Ok(()) => objects
             .into_iter()
-            .find(|o| o.id == r.target)
+            .find(|o| *o.id == r.target)
             .map(|o| o.raw)
             .unwrap_or(Value::Null),
         Err(_) => before.clone().unwrap_or(Value::Null),

@@ -717,7 +717,7 @@ fn validate_edit(
                         "not an object: apiVersion, kind and metadata.name are needed".to_string()
                     })?
                     .id;
-            if id != r.target {
+            if *id != r.target {
                 return Err(format!(
                     "the change must stay on {} (it names {id})",
                     r.target
