@@ -142,7 +142,7 @@ fn tui_frame_100k_findings(bencher: divan::Bencher) {
             severity: Severity::High,
             message: format!("no default-deny ingress policy ({i})"),
             object: ObjRef::new("v1", "Namespace", None, &format!("team-{i:06}")).into(),
-            origin: Origin::Synthetic,
+            origin: Origin::Synthetic.into(),
             path: String::new(),
             fixable: false,
             waived: None,

@@ -121,7 +121,7 @@ fn cannot_verify(inv: &Inventory, _: &Settings) -> Outcome {
     }
     let hit = Hit {
         object: super::cluster_ref().into(),
-        origin: Origin::Synthetic,
+        origin: Origin::Synthetic.into(),
         path: String::new(),
         message: "no kube-apiserver pod is visible in kube-system (managed control plane?): \
             on EKS check envelope encryption with a customer KMS key (aws eks describe-cluster \
@@ -212,7 +212,7 @@ fn config_hit(cfg: &EncryptionConfig, path: String, message: String) -> Hit {
             &cfg.path,
         )
         .into(),
-        origin: Origin::Synthetic,
+        origin: Origin::Synthetic.into(),
         path,
         message,
         severity: None,

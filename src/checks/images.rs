@@ -574,7 +574,7 @@ fn no_admission_enforcement(inv: &Inventory, settings: &Settings) -> Outcome {
     };
     let hit = Hit {
         object: super::cluster_ref().into(),
-        origin: crate::model::Origin::Synthetic,
+        origin: crate::model::Origin::Synthetic.into(),
         path: String::new(),
         message,
         severity: None,

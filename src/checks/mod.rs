@@ -56,7 +56,7 @@ pub struct Hit {
     /// The object.
     pub object: std::sync::Arc<ObjRef>,
     /// Where the object came from.
-    pub origin: Origin,
+    pub origin: std::sync::Arc<Origin>,
     /// Dotted path of the offending field.
     pub path: String,
     /// What is wrong.
@@ -462,7 +462,7 @@ pub(crate) fn namespace_hit(inv: &Inventory, ns: &str, path: &str, message: Stri
         Some(obj) => Hit::on(obj, path, message),
         None => Hit {
             object: ObjRef::new("v1", "Namespace", None, ns).into(),
-            origin: Origin::Synthetic,
+            origin: Origin::Synthetic.into(),
             path: path.to_string(),
             message,
             severity: None,

@@ -741,7 +741,7 @@ fn dangling_binding(inv: &Inventory, _: &Settings) -> Outcome {
         // one a remediation adds (the default account's automount) does not.
         if inv
             .in_namespace(ns)
-            .all(|o| o.kind() != "ServiceAccount" || o.origin == crate::model::Origin::Synthetic)
+            .all(|o| o.kind() != "ServiceAccount" || *o.origin == crate::model::Origin::Synthetic)
         {
             continue;
         }

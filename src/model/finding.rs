@@ -209,7 +209,7 @@ pub struct Finding {
     pub object: std::sync::Arc<ObjRef>,
     /// Where the object came from.
     #[serde(skip)]
-    pub origin: Origin,
+    pub origin: std::sync::Arc<Origin>,
     /// Dotted path of the offending field, for example
     /// `spec.template.spec.initContainers[0].securityContext.privileged`.
     pub path: String,

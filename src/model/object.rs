@@ -133,7 +133,7 @@ pub struct Object {
     /// `metadata.uid`, when present.
     pub uid: Option<String>,
     /// Where it came from.
-    pub origin: Origin,
+    pub origin: std::sync::Arc<Origin>,
     /// The whole object, Secrets redacted to metadata and type.
     pub raw: Value,
 }
@@ -197,7 +197,7 @@ impl Object {
                 name,
             }),
             uid,
-            origin,
+            origin: std::sync::Arc::new(origin),
             raw,
         })
     }

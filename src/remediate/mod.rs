@@ -1009,7 +1009,7 @@ fn placeholder(id: &ObjRef) -> Object {
     Object {
         id: std::sync::Arc::new(id.clone()),
         uid: None,
-        origin: Origin::Synthetic,
+        origin: Origin::Synthetic.into(),
         raw: Value::Null,
     }
 }

@@ -17,7 +17,7 @@ fn multi_document_yaml_keeps_document_indexes() {
     let origins: Vec<_> = loaded
         .objects
         .iter()
-        .map(|o| (o.name().to_string(), o.origin.clone()))
+        .map(|o| (o.name().to_string(), (*o.origin).clone()))
         .collect();
     assert_eq!(
         origins,
@@ -72,7 +72,7 @@ items:
     assert_eq!(loaded.objects.len(), 2);
     assert_eq!(loaded.ignored, 1);
     assert_eq!(
-        loaded.objects[1].origin,
+        *loaded.objects[1].origin,
         Origin::File {
             path: "-".into(),
             document: 0,
@@ -171,7 +171,7 @@ fn folders_are_walked_recursively_in_order_and_named_as_given() {
     let seen: Vec<_> = loaded
         .objects
         .iter()
-        .map(|o| match &o.origin {
+        .map(|o| match &*o.origin {
             Origin::File { path, .. } => path.clone(),
             other => panic!("{other:?}"),
         })

@@ -294,7 +294,7 @@ fn a_table_of_100000_findings_renders_only_visible_rows() {
             severity: Severity::High,
             message: format!("finding {i}"),
             object: ObjRef::new("v1", "Namespace", None, &format!("ns-{i:06}")).into(),
-            origin: Origin::Synthetic,
+            origin: Origin::Synthetic.into(),
             path: String::new(),
             fixable: false,
             waived: None,
