@@ -121,8 +121,17 @@ impl Serialize for JsonFindings<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        // Findings come sorted by check: look a check up once per run of its findings.
+        let mut last: Option<(&str, Option<&checks::CheckDef>)> = None;
         for f in self.0 {
-            let def = checks::find(f.check);
+            let def = match last {
+                Some((id, def)) if id == f.check => def,
+                _ => {
+                    let def = checks::find(f.check);
+                    last = Some((f.check, def));
+                    def
+                }
+            };
             let (file, document) = match f.origin.file_document() {
                 Some((file, doc)) => (Some(file), Some(doc)),
                 None => (None, None),
