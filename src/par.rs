@@ -32,6 +32,45 @@ pub fn map<T: Sync, R: Send>(
     })
 }
 
+/// Runs `f` on every part, the parts spread over the cores so that each core gets about the
+/// same number of items (largest parts first). Runs on the calling thread when there are
+/// fewer than `min_parallel` items in all or one core.
+pub fn for_each_part<T: Send>(
+    parts: Vec<&mut [T]>,
+    min_parallel: usize,
+    f: impl Fn(&mut [T]) + Sync,
+) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(parts.len().max(1));
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if threads == 1 || total < min_parallel {
+        parts.into_iter().for_each(f);
+        return;
+    }
+    let mut parts = parts;
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let mut buckets: Vec<(usize, Vec<&mut [T]>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    for part in parts {
+        if let Some(lightest) = buckets.iter_mut().min_by_key(|(n, _)| *n) {
+            lightest.0 += part.len();
+            lightest.1.push(part);
+        }
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = buckets
+            .into_iter()
+            .map(|(_, bucket)| s.spawn(move || bucket.into_iter().for_each(f)))
+            .collect();
+        for w in workers {
+            if let Err(payload) = w.join() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
