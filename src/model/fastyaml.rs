@@ -1,14 +1,15 @@
 //! A fast path for the YAML that Kubernetes tools write: block mappings and sequences,
-//! plain, quoted and literal (`|`) scalars, `{}` and `[]`, comments.
+//! plain, quoted and literal (`|`) scalars, flow collections on one line (`[a, b]`,
+//! `{k: v}`), comments.
 //!
 //! It builds the `serde_json::Value` directly, in one pass over the text, with maps and lists
 //! allocated to their exact size. Anything outside that subset (anchors, aliases, tags, flow
-//! collections with content, folded or multi-line scalars, tabs in indentation, duplicate
-//! keys, odd line breaks or control characters, numbers beyond 64 bits, deep nesting) makes
-//! [`parse`] answer `None`, and the caller parses the document with serde_yaml. So a document
-//! this path accepts gets exactly the tree serde_yaml would give (a property test checks it
-//! against serde_yaml on real manifests and their mutations), and everything else, including
-//! every error message, is serde_yaml's.
+//! collections over several lines, folded or multi-line scalars, tabs in indentation,
+//! duplicate keys, odd line breaks or control characters, numbers beyond 64 bits, deep
+//! nesting) makes [`parse`] answer `None`, and the caller parses the document with
+//! serde_yaml. So a document this path accepts gets exactly the tree serde_yaml would give
+//! (property tests check it against serde_yaml on real manifests, their mutations and
+//! generated documents), and everything else, including every error message, is serde_yaml's.
 
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
