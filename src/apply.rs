@@ -388,20 +388,8 @@ pub fn backup_path(dir: &Path, number: usize, target: &ObjRef) -> PathBuf {
     let name = bundle::file_name(
         number,
         &Remediation {
-            target: target.clone(),
-            form: Form::NewObject,
-            body: Value::Null,
-            file: None,
             checks: vec!["backup".into()],
-            findings: Vec::new(),
-            templates: Vec::new(),
-            titles: Vec::new(),
-            risks: Vec::new(),
-            unattended: false,
-            review: false,
-            notes: Vec::new(),
-            introduces: Vec::new(),
-            staged: false,
+            ..Remediation::bare(target.clone(), Form::NewObject, Value::Null)
         },
     );
     let stem = name.trim_end_matches("-backup.yaml");
@@ -767,6 +755,41 @@ impl Gate {
                 false
             }
         }
+    }
+}
+
+/// Which way a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// [`apply`]: the bundle's changes.
+    Apply,
+    /// [`rollback`]: back to the backups.
+    Rollback,
+}
+
+impl Direction {
+    /// `apply` or `rollback`, as the command is named.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Apply => "apply",
+            Direction::Rollback => "rollback",
+        }
+    }
+}
+
+/// Runs [`apply`] or [`rollback`].
+pub async fn run(
+    direction: Direction,
+    client: Client,
+    bundle: &Loaded,
+    opts: &RunOptions,
+    confirm: &mut dyn Confirm,
+    stop: Arc<AtomicBool>,
+    out: Out<'_>,
+) -> Result<Vec<Report>, String> {
+    match direction {
+        Direction::Apply => apply(client, bundle, opts, confirm, stop, out).await,
+        Direction::Rollback => rollback(client, bundle, opts, confirm, stop, out).await,
     }
 }
 
@@ -1366,20 +1389,12 @@ mod tests {
 
     fn rem(form: Form, body: Value) -> Remediation {
         Remediation {
-            target: ObjRef::new("apps/v1", "Deployment", Some("shop"), "web"),
-            form,
-            body,
-            file: None,
             checks: vec!["KH-POD-101".into()],
-            findings: Vec::new(),
-            templates: Vec::new(),
-            titles: Vec::new(),
-            risks: Vec::new(),
-            unattended: false,
-            review: false,
-            notes: Vec::new(),
-            introduces: Vec::new(),
-            staged: false,
+            ..Remediation::bare(
+                ObjRef::new("apps/v1", "Deployment", Some("shop"), "web"),
+                form,
+                body,
+            )
         }
     }
 

@@ -94,20 +94,13 @@ fn context_name(info: &SourceInfo) -> String {
     }
 }
 
-/// Which engine a run drives.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Run {
-    Apply,
-    Rollback,
-}
-
 /// What `apply` and `rollback` share: read the bundle, connect (without kube's own retries:
 /// the engine retries with its own bounds), decide how confirmations are answered, run, and
 /// turn the reports into a summary and an exit code.
 fn drive(
     source: &SourceArgs,
     bundle_dir: &std::path::Path,
-    which: Run,
+    which: apply::Direction,
     mut opts: RunOptions,
     yes: bool,
 ) -> anyhow::Result<u8> {
@@ -134,10 +127,7 @@ fn drive(
         Box::new(Prompt)
     };
     let mut err = std::io::stderr().lock();
-    let what = match which {
-        Run::Apply => "apply",
-        Run::Rollback => "rollback",
-    };
+    let what = which.name();
     let _ = writeln!(
         err,
         "kubeharden: {what} {} ({} changes) on {}",
@@ -146,32 +136,15 @@ fn drive(
         conn.info
     );
     let reports = rt
-        .block_on(async {
-            match which {
-                Run::Apply => {
-                    apply::apply(
-                        conn.client,
-                        &bundle,
-                        &opts,
-                        confirm.as_mut(),
-                        stop,
-                        &mut err,
-                    )
-                    .await
-                }
-                Run::Rollback => {
-                    apply::rollback(
-                        conn.client,
-                        &bundle,
-                        &opts,
-                        confirm.as_mut(),
-                        stop,
-                        &mut err,
-                    )
-                    .await
-                }
-            }
-        })
+        .block_on(apply::run(
+            which,
+            conn.client,
+            &bundle,
+            &opts,
+            confirm.as_mut(),
+            stop,
+            &mut err,
+        ))
         .map_err(anyhow::Error::msg)?;
     drop(err);
     let code = summary(&reports, what);
@@ -197,7 +170,13 @@ pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
         force_conflicts: args.force_conflicts,
         ..RunOptions::default()
     };
-    drive(source, &args.bundle, Run::Apply, opts, args.yes)
+    drive(
+        source,
+        &args.bundle,
+        apply::Direction::Apply,
+        opts,
+        args.yes,
+    )
 }
 
 /// `kubeharden rollback BUNDLE`.
@@ -207,7 +186,13 @@ pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<
         force_conflicts: args.force_conflicts,
         ..RunOptions::default()
     };
-    drive(source, &args.bundle, Run::Rollback, opts, args.yes)
+    drive(
+        source,
+        &args.bundle,
+        apply::Direction::Rollback,
+        opts,
+        args.yes,
+    )
 }
 
 /// `kubeharden rbac`.

@@ -112,6 +112,27 @@ pub struct Remediation {
 }
 
 impl Remediation {
+    /// A change with only its target, form and body, and no templates, findings or notes:
+    /// what code that merely names or replays a change needs (a backup's file name, tests).
+    pub fn bare(target: ObjRef, form: Form, body: Value) -> Remediation {
+        Remediation {
+            target,
+            form,
+            body,
+            file: None,
+            checks: Vec::new(),
+            findings: Vec::new(),
+            templates: Vec::new(),
+            titles: Vec::new(),
+            risks: Vec::new(),
+            unattended: false,
+            review: false,
+            notes: Vec::new(),
+            introduces: Vec::new(),
+            staged: false,
+        }
+    }
+
     /// The first check it fixes, for file names.
     pub fn primary_check(&self) -> &str {
         self.checks.first().map_or("", String::as_str)

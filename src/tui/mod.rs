@@ -367,25 +367,20 @@ fn run_engine(
         ..crate::apply::RunOptions::default()
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reports = if rollback {
-        handle.block_on(crate::apply::rollback(
-            conn.client,
-            &bundle,
-            &opts,
-            &mut crate::apply::AssumeYes,
-            stop,
-            &mut out,
-        ))
+    let direction = if rollback {
+        crate::apply::Direction::Rollback
     } else {
-        handle.block_on(crate::apply::apply(
-            conn.client,
-            &bundle,
-            &opts,
-            &mut crate::apply::AssumeYes,
-            stop,
-            &mut out,
-        ))
-    }?;
+        crate::apply::Direction::Apply
+    };
+    let reports = handle.block_on(crate::apply::run(
+        direction,
+        conn.client,
+        &bundle,
+        &opts,
+        &mut crate::apply::AssumeYes,
+        stop,
+        &mut out,
+    ))?;
     Ok((reports, out))
 }
 
