@@ -426,6 +426,23 @@ fn draw_area(
     frame.render_widget(table, table_area);
 }
 
+/// The finding a detail or fix screen shows, or a note in its place when a rescan removed it.
+fn finding_or_gone<'d>(
+    frame: &mut Frame,
+    area: Rect,
+    data: &'d Data,
+    index: usize,
+) -> Option<&'d crate::model::Finding> {
+    let found = data.finding(index);
+    if found.is_none() {
+        frame.render_widget(
+            Paragraph::new("This finding is gone after the rescan."),
+            area,
+        );
+    }
+    found
+}
+
 fn draw_detail(
     frame: &mut Frame,
     area: Rect,
@@ -434,11 +451,7 @@ fn draw_detail(
     index: usize,
     theme: Theme,
 ) {
-    let Some(f) = data.finding(index) else {
-        frame.render_widget(
-            Paragraph::new("This finding is gone after the rescan."),
-            area,
-        );
+    let Some(f) = finding_or_gone(frame, area, data, index) else {
         return;
     };
     let def = checks::find(f.check);
@@ -540,11 +553,7 @@ fn draw_fix(
     index: usize,
     theme: Theme,
 ) {
-    let Some(f) = data.finding(index) else {
-        frame.render_widget(
-            Paragraph::new("This finding is gone after the rescan."),
-            area,
-        );
+    let Some(f) = finding_or_gone(frame, area, data, index) else {
         return;
     };
     if let Some(editor) = &state.editor {
