@@ -13,6 +13,7 @@ mod hostile;
 mod live;
 mod pss;
 mod rbac;
+mod real;
 mod remediate;
 mod sources;
 mod tui;
