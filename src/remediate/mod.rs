@@ -907,6 +907,7 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
     for ((_, target), acc) in std::mem::take(&mut p.targets) {
         let live = p.inv.resolve(&target).map(|o| &o.raw);
         let mut ops = acc.ops;
+        let mut apply_change = None;
         if let Some(desired) = &acc.desired {
             let split = edit::split(live, desired);
             ops.extend(split.ops);
@@ -925,9 +926,12 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
                     }
                     None => Form::NewObject,
                 };
-                out.push(build(target.clone(), form, body, None, &acc.meta));
+                apply_change = Some(build(target.clone(), form, body, None, &acc.meta));
             }
         }
+        // The patch that changes or removes values goes first: the fields the apply adds
+        // can be invalid beside the old values (the API server refuses
+        // `allowPrivilegeEscalation: false` next to `privileged: true`), never the reverse.
         if !ops.is_empty() {
             out.push(build(
                 target.clone(),
@@ -937,6 +941,7 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
                 &acc.meta,
             ));
         }
+        out.extend(apply_change);
     }
     out
 }

@@ -13,6 +13,11 @@
 
 #![allow(dead_code)] // helpers the real-server tests share; not every one uses each
 
+mod demo;
+mod managers;
+mod roundtrip;
+mod scan;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
