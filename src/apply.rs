@@ -10,6 +10,7 @@
 //! server's status, `Status` body and `Warning` headers all reach the user.
 
 use crate::bundle::{self, FIELD_MANAGER, Loaded};
+use crate::model::fieldowners::{Operation, Taken};
 use crate::model::{Inventory, ObjRef, Object, Origin};
 use crate::remediate::{Form, Remediation};
 use kube::Client;
@@ -127,6 +128,9 @@ pub struct LogLine {
     /// The message.
     #[serde(default)]
     pub message: String,
+    /// Fields a forced server-side apply took from other managers (rollback hands them back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken: Vec<Taken>,
 }
 
 /// A server answer.
@@ -664,6 +668,7 @@ impl Step {
                 warnings: Vec::new(),
                 outcome: Outcome::Skipped,
                 message: String::new(),
+                taken: Vec::new(),
             },
             label: if action == "apply" {
                 r.form.key().to_string()
@@ -928,7 +933,23 @@ pub async fn apply(
                 }
             }
         }
-        // 2. The dry run.
+        // 2. The dry run. A forced apply first asks without force, to learn whose fields
+        // it takes: the log keeps them, and rollback hands them back.
+        if opts.force_conflicts && r.form == Form::ServerSideApply {
+            if let Ok(a) = http.send_built(write_call(&target, r, true, false)).await {
+                if a.status == 409 {
+                    step.line.taken = crate::model::fieldowners::conflicts(&a.body);
+                    for t in &step.line.taken {
+                        let _ = writeln!(
+                            out,
+                            "  takes from {:?}: {}",
+                            t.manager,
+                            crate::text::sanitize(&t.fields.join(", "))
+                        );
+                    }
+                }
+            }
+        }
         let dry = http
             .send_built(write_call(&target, r, true, opts.force_conflicts))
             .await;
@@ -1051,30 +1072,19 @@ fn write_verb(r: &Remediation) -> &'static str {
     }
 }
 
-/// The change that undoes an applied change, from its backup: server-side apply of the
-/// backed-up values of the fields the change set (fields absent from the backup are then
-/// removed, as kubeharden owned them), the inverse JSON patch guarded by tests on the values
-/// the change wrote, or a delete of an object the change created.
+/// The change that undoes an applied change, from its backup: for a server-side apply, an
+/// apply of the bare identity that gives up kubeharden's fields (so the server removes those
+/// no other manager holds, and the rollback owns nothing), the inverse JSON patch guarded by
+/// tests on the values the change wrote, or a delete of an object the change created.
 pub fn inverse(r: &Remediation, backup: Option<&Value>) -> Result<Remediation, String> {
     let mut inv = r.clone();
     match r.form {
         Form::NewObject => {}
         Form::ServerSideApply => {
-            let backup = backup.ok_or("no backup of the object")?;
-            let mut restore = crate::remediate::edit::identity(&r.target);
-            for (path, _) in leaves(&r.body, String::new()) {
-                if path.starts_with("/apiVersion")
-                    || path.starts_with("/kind")
-                    || path == "/metadata/name"
-                    || path == "/metadata/namespace"
-                {
-                    continue;
-                }
-                if let Some(v) = backup.pointer(&path) {
-                    restore = crate::diff::merge(&restore, &tree_at(&path, v.clone()));
-                }
-            }
-            inv.body = restore;
+            // An apply of nothing but the identity: the server drops every field kubeharden
+            // holds alone (those it added) and keeps what another manager holds as well.
+            // Values it took from another manager are handed back first (`hand_back`).
+            inv.body = crate::remediate::edit::identity(&r.target);
         }
         Form::JsonPatch => {
             let backup = backup.ok_or("no backup of the object")?;
@@ -1110,34 +1120,106 @@ pub fn inverse(r: &Remediation, backup: Option<&Value>) -> Result<Remediation, S
     Ok(inv)
 }
 
-/// Leaf JSON pointers of a tree (lists are leaves: they are replaced whole or merged by key).
-fn leaves(v: &Value, prefix: String) -> Vec<(String, Value)> {
-    match v {
-        Value::Object(m) if !m.is_empty() => m
-            .iter()
-            .flat_map(|(k, c)| {
-                leaves(
-                    c,
-                    format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")),
-                )
-            })
-            .collect(),
-        _ => vec![(prefix, v.clone())],
+/// Writes that give fields a forced apply took back to their managers, each with the
+/// backed-up values and under the manager's own name and operation (server-side apply for an
+/// Apply manager, a strategic merge patch for an Update manager), so that their next apply
+/// or update does not meet kubeharden.
+fn hand_back_calls(
+    target: &Target,
+    r: &Remediation,
+    taken: &[Taken],
+    backup: Option<&Value>,
+    live: &Value,
+    dry_run: bool,
+) -> Result<Vec<Call>, String> {
+    let mut calls = Vec::new();
+    for t in taken {
+        let backup = backup.ok_or("no backup of the object")?;
+        let Some(mut part) = crate::model::fieldowners::parts(backup, &t.fields) else {
+            continue;
+        };
+        if t.operation == Operation::Apply {
+            // An apply is the manager's whole intent: what it still holds goes with it, or
+            // the server would drop those fields.
+            let held = crate::model::fieldowners::managed_paths(live, &t.manager, t.operation);
+            let held: Vec<String> = held
+                .into_iter()
+                .filter(|p| crate::model::fieldowners::part(live, p).is_some())
+                .collect();
+            if let Some(rest) = crate::model::fieldowners::parts(live, &held) {
+                part = crate::diff::merge(&rest, &part);
+            }
+        }
+        let body = crate::diff::merge(&part, &crate::remediate::edit::identity(&r.target));
+        let params = PatchParams {
+            dry_run,
+            force: t.operation == Operation::Apply,
+            field_manager: Some(t.manager.clone()),
+            field_validation: None,
+        };
+        let patch = match t.operation {
+            Operation::Apply => Patch::Apply(&body),
+            Operation::Update => Patch::Strategic(&body),
+        };
+        let request = target
+            .request()
+            .patch(&target.name, &params, &patch)
+            .map_err(|e| e.to_string())?;
+        calls.push(Call {
+            request,
+            verb: "patch",
+            idempotent: true,
+        });
     }
+    Ok(calls)
 }
 
-/// `{a: {b: v}}` for `/a/b`.
-fn tree_at(pointer: &str, v: Value) -> Value {
-    pointer
-        .split('/')
-        .skip(1)
-        .collect::<Vec<_>>()
-        .into_iter()
+/// What the last apply of change `number` took from other managers.
+fn taken_by(history: &[LogLine], number: usize) -> Vec<Taken> {
+    history
+        .iter()
         .rev()
-        .fold(v, |acc, k| {
-            let k = k.replace("~1", "/").replace("~0", "~");
-            json!({ k: acc })
-        })
+        .find(|l| l.action == "apply" && l.number == number && l.outcome == Outcome::Applied)
+        .map(|l| l.taken.clone())
+        .unwrap_or_default()
+}
+
+/// Sends the hand-back writes (or their dry runs); the first refusal is the error.
+async fn send_hand_backs(
+    http: &Http,
+    target: &Target,
+    r: &Remediation,
+    taken: &[Taken],
+    backup: Option<&Value>,
+    dry_run: bool,
+) -> Result<(), String> {
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let live = match http.send_built(get_call(target)).await {
+        Ok(a) if a.ok() => a.body,
+        Ok(a) => return Err(format!("reading {} answered {}", r.target, a.status)),
+        Err(m) => return Err(m),
+    };
+    for (call, t) in hand_back_calls(target, r, taken, backup, &live, dry_run)?
+        .into_iter()
+        .zip(taken)
+    {
+        match http.send_built(Ok(call)).await {
+            Ok(a) if a.ok() => {}
+            Ok(a) => {
+                return Err(format!(
+                    "handing fields back to {:?}{} refused: {} {}",
+                    t.manager,
+                    if dry_run { " (dry run)" } else { "" },
+                    a.status,
+                    crate::text::sanitize(&a.message())
+                ));
+            }
+            Err(m) => return Err(format!("handing fields back to {:?}: {m}", t.manager)),
+        }
+    }
+    Ok(())
 }
 
 /// Rolls back the changes of a bundle that are applied, in reverse order, from the backups.
@@ -1150,7 +1232,8 @@ pub async fn rollback(
     out: Out<'_>,
 ) -> Result<Vec<Report>, String> {
     let http = Http::new(&client, opts);
-    let applied = applied_numbers(&read_log(&bundle.dir));
+    let history = read_log(&bundle.dir);
+    let applied = applied_numbers(&history);
     if applied.is_empty() {
         let _ = writeln!(
             out,
@@ -1228,6 +1311,12 @@ pub async fn rollback(
         } else {
             "patch"
         };
+        let taken = taken_by(&history, e.number);
+        if let Err(m) = send_hand_backs(&http, &target, r, &taken, backup.as_ref(), true).await {
+            step.line.dry_run_ok = Some(false);
+            reports.push(step.end(&mut log, out, Outcome::Failed, m));
+            continue;
+        }
         let dry = http.send_built(call(true)).await;
         match dry {
             Ok(a) if a.ok() => {
@@ -1279,6 +1368,10 @@ pub async fn rollback(
         // After the dry run: stop under --dry-run, else ask (unless all were confirmed).
         if !gate.pass(opts, confirm, e.number, &r.target, &mut step, &mut log, out) {
             reports.push(step.report.clone());
+            continue;
+        }
+        if let Err(m) = send_hand_backs(&http, &target, r, &taken, backup.as_ref(), false).await {
+            reports.push(step.end(&mut log, out, Outcome::Failed, m));
             continue;
         }
         let (outcome, message) = match http.send_built(call(false)).await {
@@ -1433,7 +1526,9 @@ mod tests {
     }
 
     #[test]
-    fn the_inverse_of_an_apply_holds_only_the_backed_up_values_of_its_fields() {
+    fn the_inverse_of_an_apply_gives_up_every_field_kubeharden_applied() {
+        // Backed-up values are not re-applied as kubeharden: that would make it an owner of
+        // fields (whole container lists) it never meant to manage.
         let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "b"}},
             "spec": {"template": {"spec": {"automountServiceAccountToken": false}}}});
@@ -1443,7 +1538,7 @@ mod tests {
         assert_eq!(
             undo.body,
             json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "a"}}})
+                "metadata": {"name": "web", "namespace": "shop"}})
         );
     }
 
@@ -1468,6 +1563,7 @@ mod tests {
             warnings: Vec::new(),
             outcome,
             message: String::new(),
+            taken: Vec::new(),
         };
         let log = vec![
             line("apply", 1, Outcome::Applied),

@@ -4,6 +4,7 @@
 
 pub mod encryption;
 pub mod fastyaml;
+pub mod fieldowners;
 pub mod finding;
 pub mod inventory;
 pub mod netpol;

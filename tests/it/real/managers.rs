@@ -120,12 +120,25 @@ fn conflicts_name_the_manager_force_takes_the_fields_and_rollback_hands_them_bac
 
     let r = kh(&me, &["rollback", "--yes", b]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for name in ["by-kubectl", "by-helm"] {
+    for (name, owner) in [
+        ("by-kubectl", "kubectl-client-side-apply"),
+        ("by-helm", "helm"),
+    ] {
         let d = c.get("deployment", Some(&ns), name).unwrap();
         assert_eq!(
             d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonRoot"],
             false,
             "{name}: the owner's value is back"
+        );
+        assert_eq!(
+            managers_of(&d, "runAsNonRoot"),
+            [owner],
+            "{name}: the field is its owner's again"
+        );
+        assert_eq!(
+            managers_of(&d, "image"),
+            [owner],
+            "{name}: kubeharden took no other field"
         );
         assert!(
             !managers_of(&d, "runAsNonRoot").contains(&"kubeharden".to_string()),

@@ -227,7 +227,7 @@ impl Cluster {
 
     /// An object as JSON (`kubectl get -o json`), or `None` when it does not exist.
     pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
-        let mut args = vec!["get", resource, name, "-o", "json"];
+        let mut args = vec!["get", resource, name, "-o", "json", "--show-managed-fields"];
         if let Some(ns) = namespace {
             args.extend(["-n", ns]);
         }

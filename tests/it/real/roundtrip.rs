@@ -84,7 +84,7 @@ pub fn refused(events: &[Value]) -> Vec<String> {
         .iter()
         .filter(|e| {
             let code = e["responseStatus"]["code"].as_i64().unwrap_or(0);
-            code >= 400 && !(code == 404 && !is_write(e))
+            code >= 400 && (code != 404 || is_write(e))
         })
         .map(|e| {
             format!(
