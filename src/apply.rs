@@ -303,12 +303,23 @@ impl Http {
 /// `299 - "text"` → `text`.
 fn warning_text(h: &str) -> String {
     let t = h.trim();
-    let t = t
-        .split_once(" - ")
-        .map_or(t, |(_, rest)| rest)
-        .trim()
-        .trim_matches('"');
-    crate::text::sanitize(t)
+    let t = t.split_once(" - ").map_or(t, |(_, rest)| rest).trim();
+    // The text is an RFC 9110 quoted-string: `"…"` with `\"` and `\\` escaped inside.
+    let text = match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next()),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        None => t.to_string(),
+    };
+    crate::text::sanitize(&text)
 }
 
 /// Built-in kinds whose resource is known without discovery.
@@ -1545,8 +1556,15 @@ mod tests {
     #[test]
     fn warnings_lose_their_code_and_quotes() {
         assert_eq!(
-            warning_text(r#"299 - "would violate PodSecurity "restricted:latest": privileged""#),
+            warning_text(r#"299 - "would violate PodSecurity \"restricted:latest\": privileged""#),
             r#"would violate PodSecurity "restricted:latest": privileged"#
+        );
+        // As kube-apiserver sends Pod Security's warning for a namespace label.
+        assert_eq!(
+            warning_text(
+                r#"299 - "existing pods in namespace \"shop\" violate the new PodSecurity enforce level \"restricted:v1.37\"""#
+            ),
+            r#"existing pods in namespace "shop" violate the new PodSecurity enforce level "restricted:v1.37""#
         );
     }
 

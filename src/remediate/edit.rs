@@ -241,6 +241,61 @@ fn walk(
     }
 }
 
+/// JSON patch `add` operations for the absent fields of a [`Split`] (`apply`), against the
+/// live object: for a change that must also replace values, so that the whole change is one
+/// request the server can dry-run on its own (two requests on one object cannot be dry-run
+/// together: the second would be judged without the first).
+pub fn adds(live: &Value, apply: &Value) -> Vec<Value> {
+    let mut ops = Vec::new();
+    add_ops(live, apply, &mut String::new(), "", &mut ops);
+    ops
+}
+
+fn add_ops(live: &Value, apply: &Value, ptr: &mut String, field: &str, ops: &mut Vec<Value>) {
+    match (live, apply) {
+        (Value::Object(l), Value::Object(a)) => {
+            for (k, av) in a {
+                let len = ptr.len();
+                ptr.push('/');
+                ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                match l.get(k).filter(|v| !v.is_null()) {
+                    Some(lv) => add_ops(lv, av, ptr, k, ops),
+                    None => ops.push(json!({"op": "add", "path": ptr.clone(), "value": av})),
+                }
+                ptr.truncate(len);
+            }
+        }
+        (Value::Array(l), Value::Array(a)) => {
+            let keys = list_keys(field).unwrap_or(&[]);
+            for item in a {
+                let found = l
+                    .iter()
+                    .position(|x| !keys.is_empty() && keys.iter().all(|k| key_eq(x, item, k)));
+                match found.and_then(|i| Some((i, l.get(i)?))) {
+                    Some((i, existing)) => {
+                        let len = ptr.len();
+                        ptr.push_str(&format!("/{i}"));
+                        // Guard the index: the item must still be the one reviewed.
+                        for k in keys {
+                            if let Some(v) = existing.get(*k) {
+                                ops.push(
+                                    json!({"op": "test", "path": format!("{ptr}/{k}"), "value": v}),
+                                );
+                            }
+                        }
+                        add_ops(existing, &strip_keys(item, keys), ptr, "", ops);
+                        ptr.truncate(len);
+                    }
+                    None => {
+                        ops.push(json!({"op": "add", "path": format!("{ptr}/-"), "value": item}))
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn key_eq(a: &Value, b: &Value, key: &str) -> bool {
     match (a.get(key), b.get(key)) {
         (Some(x), Some(y)) => x == y,

@@ -911,7 +911,15 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
         if let Some(desired) = &acc.desired {
             let split = edit::split(live, desired);
             ops.extend(split.ops);
-            if let Some(apply) = split.apply {
+            let mut apply = split.apply;
+            if let (Some(l), Some(a), false) = (live, &apply, ops.is_empty()) {
+                // Values to replace and fields to add on one object: one JSON patch, so that
+                // its dry run proves the whole change (the server would judge a second
+                // request without the first).
+                ops.extend(edit::adds(l, a));
+                apply = None;
+            }
+            if let Some(apply) = apply {
                 let mut body = crate::diff::merge(&edit::identity(&target), &apply);
                 // The identity wins over whatever the template carried.
                 body = crate::diff::merge(&body, &edit::identity(&target));
@@ -929,8 +937,8 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
                 apply_change = Some(build(target.clone(), form, body, None, &acc.meta));
             }
         }
-        // The patch that changes or removes values goes first: the fields the apply adds
-        // can be invalid beside the old values (the API server refuses
+        // A patch (removals, from the planner's own ops) goes before an apply: the fields an
+        // apply adds can be invalid beside the old values (the API server refuses
         // `allowPrivilegeEscalation: false` next to `privileged: true`), never the reverse.
         if !ops.is_empty() {
             out.push(build(

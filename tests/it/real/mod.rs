@@ -13,6 +13,7 @@
 
 #![allow(dead_code)] // helpers the real-server tests share; not every one uses each
 
+mod admission;
 mod demo;
 mod managers;
 mod roundtrip;
