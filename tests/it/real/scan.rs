@@ -74,3 +74,81 @@ fn the_demo_in_a_real_server_scans_as_the_demo_does() {
     );
     assert_eq!(live["skipped"], serde_json::json!([]), "{stderr}");
 }
+
+#[test]
+fn a_live_scan_pages_through_lists_and_reads_secrets_as_metadata_only() {
+    let c = crate::real_cluster!();
+    let ns = c.namespace("kh-pages", &[]);
+    let n: usize = 1_100;
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": format!("sa-{i}"), "namespace": ns}})
+        })
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    c.kubectl_ok(&["create", "-f", "-"], Some(&list.to_string()));
+    let canary = "kh-canary-value-9f3a";
+    c.kubectl_ok(
+        &[
+            "-n",
+            &ns,
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            &format!("--from-literal=password={canary}"),
+        ],
+        None,
+    );
+    let me = c.admin();
+    let o = run(
+        &[
+            "--kubeconfig",
+            me.kubeconfig.to_str().unwrap(),
+            "-n",
+            &ns,
+            "scan",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(
+        !stdout.contains(canary) && !stderr.contains(canary),
+        "a Secret value leaked"
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        report["objects"].as_u64().unwrap() > n as u64,
+        "{}",
+        report["objects"]
+    );
+
+    let lists: Vec<String> = c
+        .audit(&me.user)
+        .iter()
+        .filter(|e| e["verb"] == "list" && e["objectRef"]["resource"] == "serviceaccounts")
+        .map(|e| e["requestURI"].as_str().unwrap().to_string())
+        .collect();
+    // 1,101 ServiceAccounts (with `default`) at 500 a page: three pages, each after the
+    // first continuing where the last ended.
+    assert_eq!(lists.len(), (n + 1).div_ceil(500), "{lists:#?}");
+    assert!(lists.iter().all(|u| u.contains("limit=500")), "{lists:#?}");
+    assert!(
+        lists[1..].iter().all(|u| u.contains("continue=")),
+        "{lists:#?}"
+    );
+    // Secrets only ever listed, never read one by one.
+    assert!(
+        !c.audit(&me.user)
+            .iter()
+            .any(|e| e["verb"] == "get" && e["objectRef"]["resource"] == "secrets"),
+        "a Secret was read"
+    );
+}
