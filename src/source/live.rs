@@ -383,6 +383,10 @@ async fn list_kind(
         let mut seen = std::collections::HashSet::new();
         loop {
             let mut lp = ListParams::default().limit(PAGE_SIZE);
+            if let (Some(ns), "Namespace") = (namespace, spec.kind) {
+                // `-n NS` judges that namespace, not every other one beside it.
+                lp = lp.fields(&format!("metadata.name={ns}"));
+            }
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }

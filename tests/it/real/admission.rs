@@ -71,6 +71,12 @@ fn pod_security_labels_show_the_servers_warnings_then_refuse_violating_pods() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
 
+    let manifest = std::fs::read_to_string(b.join("manifest.json")).unwrap();
+    assert!(
+        !manifest.contains("\"name\": \"default\""),
+        "-n {ns} touches only {ns}: {manifest}"
+    );
+
     // The dry run of the label change carries the server's own warning: the pod the old
     // ReplicaSet still runs violates the new level.
     let r = kh(&me, &["apply", "--dry-run", b.to_str().unwrap()]);
