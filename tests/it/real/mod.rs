@@ -13,6 +13,9 @@
 
 #![allow(dead_code)] // helpers the real-server tests share; not every one uses each
 
+mod rbac;
+mod rbac_roles;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
