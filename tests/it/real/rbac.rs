@@ -9,9 +9,12 @@ use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{ListParams, PostParams};
 use kubeharden::model::Inventory;
+use kubeharden::model::Object;
 use kubeharden::model::rbac::{self, Request, Subject};
 use serde_json::{Value, json};
 
@@ -154,8 +157,8 @@ pub fn generate(seed: u64) -> Generated {
             roles.push((ns.to_string(), name));
         }
     }
-    // Plain ClusterRoles, some labelled for aggregation.
-    let mut cluster_roles: Vec<(String, Value, Vec<Value>)> = Vec::new();
+    // Plain ClusterRoles, labelled for aggregation (and some for exclusion from it).
+    let mut cluster_roles: Vec<String> = Vec::new();
     for i in 0..8 {
         let mut rules: Vec<Value> = (0..1 + rng.below(2))
             .map(|_| resource_rule(&mut rng))
@@ -164,14 +167,18 @@ pub fn generate(seed: u64) -> Generated {
             rules.push(url_rule(&mut rng));
         }
         let label = ["x", "y", "z"][i % 3];
-        let labels = json!({"kh-test/agg": label});
-        cluster_roles.push((format!("kh-cr-{i}"), labels, rules));
+        let mut labels = json!({"kh-test/agg": label});
+        if i % 4 == 3 {
+            labels["kh-test/skip"] = json!("true");
+        }
+        let name = format!("kh-cr-{i}");
+        objects.push(json!({"apiVersion": rbac_v1, "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels}, "rules": rules}));
+        cluster_roles.push(name);
     }
-    // Aggregated ClusterRoles. No controller-manager runs on the test server, so the
-    // aggregation controller never fills their rules: the test does it as the controller
-    // would, `rules` = the union of the rules of every ClusterRole a selector matches (the
-    // role itself left out; nested aggregation through the already filled rules). The labels
-    // are the test's own, so no built-in ClusterRole is selected.
+    // Aggregated ClusterRoles, written as a user writes them: no rules. No controller-manager
+    // runs on the test server, so `aggregate` below fills them as its aggregation controller
+    // would. `kh-agg-all` selects every ClusterRole (an empty selector), cluster-admin too.
     let aggregations: &[(&str, Value, Value)] = &[
         (
             "kh-agg-x",
@@ -188,52 +195,29 @@ pub fn generate(seed: u64) -> Generated {
             json!([{"matchLabels": {"kh-test/agg": "nested"}}, {"matchLabels": {"kh-test/agg": "z"}}]),
             json!({}),
         ),
+        (
+            "kh-agg-not-x",
+            json!([{"matchExpressions": [
+                {"key": "kh-test/agg", "operator": "Exists"},
+                {"key": "kh-test/agg", "operator": "NotIn", "values": ["x"]},
+                {"key": "kh-test/skip", "operator": "DoesNotExist"}]}]),
+            json!({}),
+        ),
+        ("kh-agg-all", json!([{}]), json!({})),
     ];
-    let label_of = |labels: &Value| labels["kh-test/agg"].as_str().map(str::to_string);
-    let selects = |selectors: &Value, label: &Option<String>| {
-        selectors.as_array().unwrap().iter().any(|s| {
-            let l = label.as_deref();
-            s["matchLabels"]["kh-test/agg"]
-                .as_str()
-                .is_some_and(|v| Some(v) == l)
-                || s["matchExpressions"].as_array().is_some_and(|es| {
-                    es.iter().all(|e| {
-                        e["values"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .any(|v| v.as_str() == l)
-                    })
-                })
-        })
-    };
     for (name, selectors, labels) in aggregations {
-        let mut rules: Vec<Value> = Vec::new();
-        let mut sources: Vec<&(String, Value, Vec<Value>)> = cluster_roles
-            .iter()
-            .filter(|(_, l, _)| selects(selectors, &label_of(l)))
-            .collect();
-        sources.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, _, rs) in sources {
-            for r in rs {
-                if !rules.contains(r) {
-                    rules.push(r.clone());
-                }
-            }
-        }
-        cluster_roles.push((name.to_string(), labels.clone(), rules));
         objects.push(json!({"apiVersion": rbac_v1, "kind": "ClusterRole",
             "metadata": {"name": name, "labels": labels},
-            "aggregationRule": {"clusterRoleSelectors": selectors},
-            "rules": cluster_roles.last().unwrap().2}));
-    }
-    for (name, labels, rules) in &cluster_roles {
-        if !name.starts_with("kh-agg") {
-            objects.push(json!({"apiVersion": rbac_v1, "kind": "ClusterRole",
-                "metadata": {"name": name, "labels": labels}, "rules": rules}));
+            "aggregationRule": {"clusterRoleSelectors": selectors}}));
+        if *name != "kh-agg-all" {
+            cluster_roles.push(name.to_string());
         }
     }
-    let cr_names: Vec<String> = cluster_roles.iter().map(|c| c.0.clone()).collect();
+    let cr_names = cluster_roles.clone();
+    // The built-in aggregated roles may be bound by RoleBindings (their rules filled by
+    // `aggregate` too).
+    let mut rb_cluster_roles = cr_names.clone();
+    rb_cluster_roles.extend(["admin", "edit", "view"].map(String::from));
     let mut role_bindings = 0;
     for ns in NAMESPACES {
         for i in 0..5 {
@@ -245,7 +229,7 @@ pub fn generate(seed: u64) -> Generated {
                 }
                 // A role that does not exist grants nothing.
                 2 if rng.chance(30) => json!({"kind": "Role", "name": "missing"}),
-                _ => json!({"kind": "ClusterRole", "name": rng.pick(&cr_names)}),
+                _ => json!({"kind": "ClusterRole", "name": rng.pick(&rb_cluster_roles)}),
             };
             objects.push(json!({"apiVersion": rbac_v1, "kind": "RoleBinding",
                 "metadata": {"name": format!("rb-{i}"), "namespace": ns},
@@ -254,6 +238,12 @@ pub fn generate(seed: u64) -> Generated {
             role_bindings += 1;
         }
     }
+    // Everything, but to one user in one namespace.
+    objects.push(json!({"apiVersion": rbac_v1, "kind": "RoleBinding",
+        "metadata": {"name": "all", "namespace": "kh-c"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kh-agg-all"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "dave"}]}));
+    role_bindings += 1;
     let mut cluster_role_bindings = 0;
     for i in 0..6 {
         objects.push(json!({"apiVersion": rbac_v1, "kind": "ClusterRoleBinding",
@@ -265,7 +255,7 @@ pub fn generate(seed: u64) -> Generated {
     Generated {
         objects,
         roles: roles.len(),
-        cluster_roles: cluster_roles.len(),
+        cluster_roles: cluster_roles.len() + 1,
         role_bindings,
         cluster_role_bindings,
     }
@@ -285,6 +275,7 @@ fn callers() -> Vec<Caller> {
         ("alice", vec!["team-x"]),
         ("bob", vec!["team-y"]),
         ("carol", vec![]),
+        ("dave", vec![]),
     ] {
         let mut groups: Vec<String> = groups.into_iter().map(String::from).collect();
         groups.push("system:authenticated".into());
@@ -449,18 +440,107 @@ fn review(caller: &Caller, ask: &Ask) -> SubjectAccessReview {
     }
 }
 
-/// The admin's client and the inventory a live scan of the cluster reads.
-pub async fn client_and_inventory(c: &Cluster) -> (kube::Client, Inventory) {
+/// A `LabelSelector` as the query string `kubectl get -l` sends, so that the server decides
+/// which ClusterRoles it selects.
+fn selector_query(s: &LabelSelector) -> String {
+    let mut parts: Vec<String> = s
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in s.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            other => panic!("operator {other}"),
+        });
+    }
+    parts.join(",")
+}
+
+/// What the aggregation controller does (kube-controller-manager's clusterroleaggregation,
+/// which does not run here): the rules of every ClusterRole with an aggregationRule become
+/// the union, in name order, of the rules of the ClusterRoles its selectors match (itself
+/// left out), until nothing changes (nested aggregation). The server selects.
+async fn aggregate(client: &kube::Client) -> usize {
+    let api: Api<ClusterRole> = Api::all(client.clone());
+    for pass in 1..10 {
+        let mut changed = false;
+        let all = api.list(&ListParams::default()).await.unwrap().items;
+        for role in all.iter().filter(|r| r.aggregation_rule.is_some()) {
+            let name = role.metadata.name.clone().unwrap();
+            let mut rules: Vec<PolicyRule> = Vec::new();
+            let selectors = role
+                .aggregation_rule
+                .as_ref()
+                .unwrap()
+                .cluster_role_selectors
+                .clone();
+            for s in selectors.iter().flatten() {
+                let lp = ListParams::default().labels(&selector_query(s));
+                let mut selected = api.list(&lp).await.unwrap().items;
+                selected.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+                for other in selected
+                    .iter()
+                    .filter(|o| o.metadata.name.as_deref() != Some(&name))
+                {
+                    for r in other.rules.iter().flatten() {
+                        if !rules.contains(r) {
+                            rules.push(r.clone());
+                        }
+                    }
+                }
+            }
+            if role.rules.clone().unwrap_or_default() != rules {
+                let mut updated = role.clone();
+                updated.rules = Some(rules);
+                api.replace(&name, &PostParams::default(), &updated)
+                    .await
+                    .unwrap();
+                changed = true;
+            }
+        }
+        if !changed {
+            return pass;
+        }
+    }
+    panic!("aggregation does not settle");
+}
+
+/// The admin's client and the objects a live scan of the cluster reads.
+async fn client_and_objects(c: &Cluster) -> (kube::Client, Vec<Object>) {
     let opts = kubeharden::source::ClusterOptions {
         kubeconfig: Some(c.kubeconfig.clone()),
         ..Default::default()
     };
     let conn = kubeharden::source::live::connect(&opts).await.unwrap();
-    let loaded = kubeharden::source::live::load_with(conn.client.clone(), conn.info, None, &|_| {})
-        .await
-        .unwrap();
+    let loaded =
+        kubeharden::source::live::load_with(conn.client.clone(), conn.info.clone(), None, &|_| {})
+            .await
+            .unwrap();
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    (conn.client, Inventory::new(loaded.objects))
+    (conn.client, loaded.objects)
+}
+
+/// The same objects before the aggregation controller ran (as in manifests): aggregated
+/// ClusterRoles without rules, so kubeharden must work out what they grant.
+fn before_aggregation(objects: &[Object]) -> Vec<Object> {
+    objects
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if o.kind() == "ClusterRole" && o.raw.get("aggregationRule").is_some() {
+                if let Some(m) = o.raw.as_object_mut() {
+                    m.remove("rules");
+                }
+            }
+            o
+        })
+        .collect()
 }
 
 #[test]
@@ -481,7 +561,13 @@ fn the_server_and_kubeharden_agree_on_every_access_review() {
     let callers = callers();
     let grid = grid();
     let (compared, disagreements) = rt.block_on(async {
-        let (client, inv) = client_and_inventory(&c).await;
+        let (client, _) = client_and_objects(&c).await;
+        let passes = aggregate(&client).await;
+        let (client, objects) = client_and_objects(&c).await;
+        let views = [
+            ("live", Inventory::new(objects.clone())),
+            ("before aggregation", Inventory::new(before_aggregation(&objects))),
+        ];
         let api: Api<SubjectAccessReview> = Api::all(client);
         let pairs: Vec<(&Caller, &Ask)> = callers
             .iter()
@@ -504,26 +590,29 @@ fn the_server_and_kubeharden_agree_on_every_access_review() {
             .collect()
             .await;
         let mut disagreements = Vec::new();
-        for (caller, ask, server) in &answers {
-            let ours = rbac::allows(&inv, &caller.identities, &ask.request());
-            if ours != *server {
-                disagreements.push(format!(
-                    "{} {ask:?}: server {}, kubeharden {}",
-                    caller.user,
-                    if *server { "allows" } else { "denies" },
-                    if ours { "allows" } else { "denies" },
-                ));
+        for (view, inv) in &views {
+            for (caller, ask, server) in &answers {
+                let ours = rbac::allows(inv, &caller.identities, &ask.request());
+                if ours != *server {
+                    disagreements.push(format!(
+                        "[{view}] {} {ask:?}: server {}, kubeharden {}",
+                        caller.user,
+                        if *server { "allows" } else { "denies" },
+                        if ours { "allows" } else { "denies" },
+                    ));
+                }
             }
         }
         let allowed = answers.iter().filter(|a| a.2).count();
         eprintln!(
-            "rbac differential (seed {seed:#x}): {} Roles, {} ClusterRoles, {} RoleBindings, {} ClusterRoleBindings; {} SubjectAccessReviews compared ({allowed} allowed), {} disagreements, {:.1}s",
+            "rbac differential (seed {seed:#x}): {} Roles, {} ClusterRoles, {} RoleBindings, {} ClusterRoleBindings; {} SubjectAccessReviews compared ({allowed} allowed), {} disagreements over {} views; aggregation settled in {passes} passes; {:.1}s",
             generated.roles,
             generated.cluster_roles,
             generated.role_bindings,
             generated.cluster_role_bindings,
             answers.len(),
             disagreements.len(),
+            views.len(),
             started.elapsed().as_secs_f64()
         );
         // A grid where everything is allowed or nothing is would prove little.
