@@ -170,3 +170,57 @@ mod tests {
         assert!(!r.matches(&res("get", "pods", "", "")));
     }
 }
+
+#[cfg(test)]
+mod inventory_tests {
+    use super::*;
+    use crate::model::object::{Object, Origin};
+    use serde_json::json;
+
+    fn inventory(objects: Vec<serde_json::Value>) -> Inventory {
+        Inventory::new(
+            objects
+                .into_iter()
+                .map(|v| Object::from_value(v, Origin::Cluster).unwrap())
+                .collect(),
+        )
+    }
+
+    fn user(name: &str) -> Vec<Subject> {
+        vec![Subject {
+            kind: "User".into(),
+            name: name.into(),
+            namespace: None,
+        }]
+    }
+
+    // Found by the differential test against kube-apiserver (tests/it/real/rbac.rs): the
+    // aggregation controller turns an empty selector into "everything".
+    #[test]
+    fn an_empty_aggregation_selector_selects_every_cluster_role() {
+        let inv = inventory(vec![
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "pods-reader"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "all"},
+                "aggregationRule": {"clusterRoleSelectors": [{}]}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "all", "namespace": "ns"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "all"},
+                "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "dave"}]}),
+        ]);
+        let get_pods = |ns| Request::Resource {
+            verb: "get",
+            group: "",
+            resource: "pods",
+            subresource: "",
+            name: "",
+            namespace: ns,
+        };
+        assert!(allows(&inv, &user("dave"), &get_pods(Some("ns"))));
+        assert!(!allows(&inv, &user("dave"), &get_pods(Some("other"))));
+        assert!(!allows(&inv, &user("dave"), &get_pods(None)));
+        assert!(!allows(&inv, &user("erin"), &get_pods(Some("ns"))));
+    }
+}

@@ -96,6 +96,8 @@ pub fn own_rules(role: &Object) -> Vec<Rule> {
 
 /// The rules a ClusterRole grants: with an aggregationRule, the union of the rules of every
 /// ClusterRole its selectors match (recursively, cycles cut), as the controller writes them.
+/// An empty selector (`{}`) selects every ClusterRole, as the controller's
+/// `LabelSelectorAsSelector` makes it.
 pub fn cluster_role_rules(inv: &Inventory, role: &Object) -> Vec<Rule> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
@@ -127,11 +129,7 @@ fn collect_cluster_role(
     let selectors: Vec<Selector> = selectors.iter().map(|s| Selector::parse(Some(s))).collect();
     for other in inv.of_kind("ClusterRole") {
         let labels = other.labels();
-        if other.name() != role.name()
-            && selectors
-                .iter()
-                .any(|s| !s.is_everything() && s.matches(&labels))
-        {
+        if other.name() != role.name() && selectors.iter().any(|s| s.matches(&labels)) {
             collect_cluster_role(inv, other, seen, out);
         }
     }
