@@ -118,6 +118,8 @@ fn subjects(rng: &mut Rng, namespaced: bool) -> Vec<Value> {
     if namespaced {
         pool.push(json!({"kind": "ServiceAccount", "name": "app"}));
         pool.push(json!({"kind": "ServiceAccount", "name": "worker"}));
+        // An empty namespace is no namespace (the server drops it; manifests keep it).
+        pool.push(json!({"kind": "ServiceAccount", "name": "app", "namespace": ""}));
     }
     let mut out = rng.some(&pool, 3);
     // Groups every caller of a kind is in: rare, or everything is allowed to everyone.
@@ -238,6 +240,16 @@ pub fn generate(seed: u64) -> Generated {
             role_bindings += 1;
         }
     }
+    // A narrow grant to a service account subject with an empty namespace, which means the
+    // binding's namespace.
+    objects.push(json!({"apiVersion": rbac_v1, "kind": "Role",
+        "metadata": {"name": "escalate-c", "namespace": "kh-b"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"], "resourceNames": ["c"]}]}));
+    objects.push(json!({"apiVersion": rbac_v1, "kind": "RoleBinding",
+        "metadata": {"name": "escalate-c", "namespace": "kh-b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "escalate-c"},
+        "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": ""}]}));
+    role_bindings += 1;
     // Everything, but to one user in one namespace.
     objects.push(json!({"apiVersion": rbac_v1, "kind": "RoleBinding",
         "metadata": {"name": "all", "namespace": "kh-c"},
@@ -254,7 +266,7 @@ pub fn generate(seed: u64) -> Generated {
     }
     Generated {
         objects,
-        roles: roles.len(),
+        roles: roles.len() + 1,
         cluster_roles: cluster_roles.len() + 1,
         role_bindings,
         cluster_role_bindings,
@@ -543,6 +555,48 @@ fn before_aggregation(objects: &[Object]) -> Vec<Object> {
         .collect()
 }
 
+/// What a scan of the generated manifests (read by the files source, unnormalised by the
+/// server) with the cluster's built-in objects sees: aggregated ClusterRoles unfilled.
+fn manifests(generated: &[Value], live: &[Object]) -> Vec<Object> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generated.json");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": generated});
+    std::fs::write(&path, list.to_string()).unwrap();
+    let loaded = kubeharden::source::files::load_with(
+        &[path.to_string_lossy().into_owned()],
+        &mut std::io::empty(),
+        64,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    assert_eq!(loaded.objects.len(), generated.len());
+    let ours: std::collections::BTreeSet<(String, Option<String>, String)> = loaded
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o.kind().to_string(),
+                o.namespace().map(String::from),
+                o.name().to_string(),
+            )
+        })
+        .collect();
+    let mut all: Vec<Object> = live
+        .iter()
+        .filter(|o| {
+            !ours.contains(&(
+                o.kind().to_string(),
+                o.namespace().map(String::from),
+                o.name().to_string(),
+            ))
+        })
+        .cloned()
+        .collect();
+    all.extend(loaded.objects);
+    before_aggregation(&all)
+}
+
 #[test]
 #[allow(clippy::print_stderr)]
 fn the_server_and_kubeharden_agree_on_every_access_review() {
@@ -567,6 +621,7 @@ fn the_server_and_kubeharden_agree_on_every_access_review() {
         let views = [
             ("live", Inventory::new(objects.clone())),
             ("before aggregation", Inventory::new(before_aggregation(&objects))),
+            ("manifests", Inventory::new(manifests(&generated.objects, &objects))),
         ];
         let api: Api<SubjectAccessReview> = Api::all(client);
         let pairs: Vec<(&Caller, &Ask)> = callers
