@@ -223,4 +223,31 @@ mod inventory_tests {
         assert!(!allows(&inv, &user("dave"), &get_pods(None)));
         assert!(!allows(&inv, &user("erin"), &get_pods(Some("ns"))));
     }
+
+    // Found by the differential test: the authorizer reads a ServiceAccount subject's empty
+    // namespace as none, so a RoleBinding's namespace applies.
+    #[test]
+    fn an_empty_service_account_namespace_is_the_binding_namespace() {
+        let inv = inventory(vec![
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "r", "namespace": "ns"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "r", "namespace": "ns"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": ""}]}),
+        ]);
+        let get_pods = Request::Resource {
+            verb: "get",
+            group: "",
+            resource: "pods",
+            subresource: "",
+            name: "",
+            namespace: Some("ns"),
+        };
+        let app = super::super::service_account_identities("ns", "app");
+        assert!(allows(&inv, &app, &get_pods));
+        let other = super::super::service_account_identities("other", "app");
+        assert!(!allows(&inv, &other, &get_pods));
+    }
 }

@@ -267,9 +267,11 @@ fn compute_grants(inv: &Inventory) -> Vec<GrantData> {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
+                // An empty namespace is none: the authorizer defaults it too.
                 let sns = s
                     .get("namespace")
                     .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
                     .map(str::to_string)
                     .or_else(|| {
                         (skind == "ServiceAccount")
