@@ -31,14 +31,16 @@ struct Caller {
 
 fn callers() -> Vec<Caller> {
     let mut out = Vec::new();
+    // The built-in identities test the bootstrap policy the server creates.
     for (user, groups) in [
-        ("alice", vec!["team-x"]),
-        ("bob", vec!["team-y"]),
-        ("carol", vec![]),
-        ("dave", vec![]),
+        ("alice", vec!["team-x", "system:authenticated"]),
+        ("bob", vec!["team-y", "system:authenticated"]),
+        ("carol", vec!["system:authenticated"]),
+        ("dave", vec!["system:authenticated"]),
+        ("system:anonymous", vec!["system:unauthenticated"]),
+        ("system:kube-scheduler", vec!["system:authenticated"]),
     ] {
-        let mut groups: Vec<String> = groups.into_iter().map(String::from).collect();
-        groups.push("system:authenticated".into());
+        let groups: Vec<String> = groups.into_iter().map(String::from).collect();
         let mut identities = vec![Subject {
             kind: "User".into(),
             name: user.into(),
@@ -61,6 +63,7 @@ fn callers() -> Vec<Caller> {
         ("kh-b", "app"),
         ("kh-b", "worker"),
         ("kh-c", "app"),
+        ("kube-system", "deployment-controller"),
     ] {
         out.push(Caller {
             user: format!("system:serviceaccount:{ns}:{sa}"),
