@@ -125,6 +125,21 @@ fn the_printed_cluster_roles_are_enough_to_scan_apply_and_roll_back() {
         "the bundle changes the app namespace: {manifest}"
     );
 
+    // Without any grant a scan reads nothing, and says why for every kind.
+    let o = kh(&none.kubeconfig, &["scan", "-o", "json"]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let skipped = report["skipped"].as_array().unwrap();
+    let kinds = kubeharden::source::live::KINDS.len();
+    assert_eq!(skipped.len(), kinds, "{}", text(&o));
+    let secrets = skipped.iter().find(|s| s["kind"] == "Secret").unwrap();
+    assert!(
+        secrets["reason"]
+            .as_str()
+            .unwrap()
+            .contains("User \"kh-none\" cannot list resource \"secrets\""),
+        "{secrets}"
+    );
+
     // Without any grant: the first request is refused, and the user is told what to grant.
     let o = kh(&none.kubeconfig, &["apply", "--yes", b]);
     let err = String::from_utf8_lossy(&o.stderr);
