@@ -16,6 +16,8 @@
 mod admission;
 mod demo;
 mod managers;
+mod rbac;
+mod rbac_roles;
 mod roundtrip;
 mod scan;
 
