@@ -71,6 +71,10 @@ def load(cluster, gen_dir, admin):
         subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", "-"], input=json.dumps(doc),
                        capture_output=True, text=True)
     failures = 0
+    # Pods name ServiceAccounts that come later in their file: a second pass creates them.
+    for f in files:
+        subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", os.path.join(gen_dir, "files", f)],
+                       capture_output=True, text=True)
     for f in files:
         p = subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", os.path.join(gen_dir, "files", f)],
                            capture_output=True, text=True)
