@@ -138,6 +138,7 @@ pub fn file_name(number: usize, r: &Remediation) -> String {
     );
     match r.form {
         Form::JsonPatch => format!("patches/{name}"),
+        Form::Recreate => format!("recreate/{name}"),
         _ => name,
     }
 }
@@ -194,6 +195,8 @@ pub fn apply_command(file: &str, r: &Remediation) -> String {
             r.target.name
         ),
         Form::HostFile => "by hand on every control-plane host: see README.md".to_string(),
+        // Deletes the live object (waiting until it is gone) and creates the file's.
+        Form::Recreate => format!("kubectl replace --force -f {file}"),
     }
 }
 
@@ -374,12 +377,33 @@ fn readme(
         }
         let _ = writeln!(s);
     }
+    let recreated: Vec<(&Entry, &Remediation)> = manifest
+        .patches
+        .iter()
+        .filter(|e| e.form == "recreate")
+        .filter_map(|e| plan.remediations.get(e.number - 1).map(|r| (e, r)))
+        .collect();
+    if !recreated.is_empty() {
+        let _ = writeln!(
+            s,
+            "Re-created objects (recreate/): the server refuses these changes on an existing \
+             object, so the object is deleted and created again from the file: its containers \
+             stop and start anew. `kubeharden apply` asks for each on its own (with `--yes`, \
+             only under `--allow-recreate`); by hand, after `kubectl create --dry-run=server -f \
+             FILE` (on a copy with another name, as the object still exists):\n"
+        );
+        for (e, r) in recreated {
+            let _ = writeln!(s, "    {}", apply_command(&e.file, r));
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## How to roll back\n");
     let _ = writeln!(
         s,
         "`kubeharden apply` keeps the objects it changes in `backup/`; `kubeharden rollback \
-         <this folder>` restores them and deletes the objects the bundle created. By hand: \
-         re-apply your own manifests, and delete the new objects:\n"
+         <this folder>` restores them (a re-created object is re-created from its backup) and \
+         deletes the objects the bundle created. By hand: re-apply your own manifests, and \
+         delete the new objects:\n"
     );
     for r in plan
         .remediations
@@ -558,6 +582,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Loaded> {
             "new-object" => Form::NewObject,
             "json-patch" => Form::JsonPatch,
             "host-file" => Form::HostFile,
+            "recreate" => Form::Recreate,
             other => bail!("{}: unknown form {other:?}", path.display()),
         };
         let body = if form == Form::HostFile {
@@ -581,7 +606,10 @@ pub fn read(dir: &Path) -> anyhow::Result<Loaded> {
             }
         };
         let target = e.target.obj_ref();
-        if matches!(form, Form::ServerSideApply | Form::NewObject) {
+        if matches!(
+            form,
+            Form::ServerSideApply | Form::NewObject | Form::Recreate
+        ) {
             let id =
                 crate::model::Object::from_value(body.clone(), crate::model::Origin::Synthetic)
                     .map(|o| o.id)

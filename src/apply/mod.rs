@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+mod recreate;
+
 /// What the user answered for one change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -41,6 +43,12 @@ pub enum Decision {
 pub trait Confirm {
     /// Asked once per change, after its dry run was shown.
     fn confirm(&mut self, number: usize, target: &ObjRef, context: &str) -> Decision;
+
+    /// Asked for a change that deletes its object and creates it again, even after "all"
+    /// (unless the run allows re-creating): by default, as under `--yes`, it is skipped.
+    fn confirm_recreate(&mut self, _number: usize, _target: &ObjRef, _context: &str) -> Decision {
+        Decision::Skip
+    }
 }
 
 /// Confirms everything (`--yes`).
@@ -65,6 +73,9 @@ pub struct RunOptions {
     pub context: String,
     /// Delay before the first retry of a read or dry run (doubled each time).
     pub retry_base: Option<Duration>,
+    /// Changes that delete and re-create their object pass the usual confirmation (or
+    /// `--yes`) instead of their own question.
+    pub allow_recreate: bool,
 }
 
 /// How one change ended.
@@ -144,6 +155,28 @@ struct Answer {
 }
 
 impl Answer {
+    /// The answer a recreate's dry runs amount to.
+    fn from_dry_run(d: DryRun) -> Answer {
+        Answer {
+            status: 200,
+            body: d.result,
+            text: String::new(),
+            warnings: d.warnings,
+            retry_after: None,
+        }
+    }
+
+    /// The answer a recreate's writes amount to.
+    fn written(warnings: Vec<String>) -> Answer {
+        Answer {
+            status: 201,
+            body: Value::Null,
+            text: String::new(),
+            warnings,
+            retry_after: None,
+        }
+    }
+
     fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -414,7 +447,7 @@ pub fn backup_path(dir: &Path, number: usize, target: &ObjRef) -> PathBuf {
 /// Whether the fields a change sets hold in an object.
 pub fn holds(obj: &Value, r: &Remediation) -> bool {
     match r.form {
-        Form::ServerSideApply | Form::NewObject => {
+        Form::ServerSideApply | Form::NewObject | Form::Recreate => {
             let merged = crate::diff::merge(obj, &r.body);
             crate::diff::canonical(&merged) == crate::diff::canonical(obj)
         }
@@ -428,7 +461,16 @@ pub fn holds(obj: &Value, r: &Remediation) -> bool {
             ops.iter().all(|o| {
                 let path = o.get("path").and_then(Value::as_str).unwrap_or("");
                 match o.get("op").and_then(Value::as_str) {
-                    Some("replace") | Some("add") => obj.pointer(path) == o.get("value"),
+                    // An appended item is somewhere in its list.
+                    Some("add") if path.ends_with("/-") => obj
+                        .pointer(&path[..path.len() - 2])
+                        .and_then(Value::as_array)
+                        .zip(o.get("value"))
+                        .is_some_and(|(items, v)| items.contains(v)),
+                    // The server drops zero values (`omitempty`): false set is absent read.
+                    Some("replace") | Some("add") => {
+                        crate::remediate::immutable::same(obj.pointer(path), o.get("value"))
+                    }
                     // Gone, or something else in its place.
                     Some("remove") => {
                         obj.pointer(path).is_none()
@@ -614,6 +656,7 @@ fn write_call(t: &Target, r: &Remediation, dry_run: bool, force: bool) -> Result
             idempotent: dry_run,
         },
         Form::HostFile => return Err("a host file is applied by hand".into()),
+        Form::Recreate => return Err("a re-created object is deleted, then created".into()),
     })
 }
 
@@ -733,11 +776,12 @@ impl Gate {
         opts: &RunOptions,
         confirm: &mut dyn Confirm,
         number: usize,
-        target: &ObjRef,
+        r: &Remediation,
         step: &mut Step,
         log: &mut Logger,
         out: Out<'_>,
     ) -> bool {
+        let target = &r.target;
         if opts.dry_run {
             step.end(
                 log,
@@ -746,6 +790,33 @@ impl Gate {
                 "dry run passed; nothing written".into(),
             );
             return false;
+        }
+        if r.form == Form::Recreate && !opts.allow_recreate {
+            // Confirmed on its own: "all" and --yes do not cover a delete.
+            return match confirm.confirm_recreate(number, target, &opts.context) {
+                Decision::Yes | Decision::All => true,
+                Decision::Skip => {
+                    step.end(
+                        log,
+                        out,
+                        Outcome::Skipped,
+                        "deletes the object and creates it again: confirm it on its own, or \
+                         pass --allow-recreate"
+                            .into(),
+                    );
+                    false
+                }
+                Decision::Quit => {
+                    self.quit = true;
+                    step.end(
+                        log,
+                        out,
+                        Outcome::Skipped,
+                        "stopped at the user's request".into(),
+                    );
+                    false
+                }
+            };
         }
         if self.all {
             return true;
@@ -885,7 +956,7 @@ pub async fn apply(
                 reports.push(step.end(&mut log, out, Outcome::Failed, m));
                 continue;
             }
-            (None, Form::JsonPatch) => {
+            (None, Form::JsonPatch | Form::Recreate) => {
                 let m = format!(
                     "{} no longer exists (deleted since the bundle was written)",
                     r.target
@@ -961,9 +1032,22 @@ pub async fn apply(
                 }
             }
         }
-        let dry = http
-            .send_built(write_call(&target, r, true, opts.force_conflicts))
-            .await;
+        let dry = match (r.form, &live) {
+            (Form::Recreate, Some(l)) => {
+                match recreate::dry_run(&http, &target, r, l, &r.body).await {
+                    Ok(d) => Ok(Answer::from_dry_run(d)),
+                    Err(m) => {
+                        step.line.dry_run_ok = Some(false);
+                        reports.push(step.end(&mut log, out, Outcome::Failed, m));
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                http.send_built(write_call(&target, r, true, opts.force_conflicts))
+                    .await
+            }
+        };
         let dry = match dry {
             Ok(a) if a.ok() => DryRun {
                 result: a.body,
@@ -1025,7 +1109,7 @@ pub async fn apply(
             let _ = writeln!(out, "  warning: {w}");
         }
         // After the dry run: stop under --dry-run, else ask (unless all were confirmed).
-        if !gate.pass(opts, confirm, e.number, &r.target, &mut step, &mut log, out) {
+        if !gate.pass(opts, confirm, e.number, r, &mut step, &mut log, out) {
             reports.push(step.report.clone());
             continue;
         }
@@ -1039,9 +1123,15 @@ pub async fn apply(
             continue;
         }
         // 5. The write, then verification.
-        let wrote = http
-            .send_built(write_call(&target, r, false, opts.force_conflicts))
-            .await;
+        let wrote = match (r.form, &live) {
+            (Form::Recreate, Some(l)) => recreate::write(&http, &target, r, l, &r.body, opts)
+                .await
+                .map(Answer::written),
+            _ => {
+                http.send_built(write_call(&target, r, false, opts.force_conflicts))
+                    .await
+            }
+        };
         match wrote {
             Ok(a) if a.ok() => {
                 step.report.warnings.extend(a.warnings.clone());
@@ -1079,6 +1169,7 @@ pub async fn apply(
 fn write_verb(r: &Remediation) -> &'static str {
     match r.form {
         Form::NewObject => "create",
+        Form::Recreate => "delete",
         _ => "patch",
     }
 }
@@ -1127,6 +1218,10 @@ pub fn inverse(r: &Remediation, backup: Option<&Value>) -> Result<Remediation, S
             inv.body = Value::Array(out);
         }
         Form::HostFile => return Err("a host file is undone by hand".into()),
+        Form::Recreate => {
+            let backup = backup.ok_or("no backup of the object")?;
+            inv.body = crate::remediate::immutable::for_recreate(backup);
+        }
     }
     Ok(inv)
 }
@@ -1296,6 +1391,18 @@ pub async fn rollback(
                 continue;
             }
         };
+        if r.form == Form::Recreate {
+            let ctx = RecreateRun {
+                http: &http,
+                target: &target,
+                opts,
+            };
+            let report = ctx
+                .rollback(&undo, confirm, &mut gate, &mut step, &mut log, out)
+                .await;
+            reports.push(report);
+            continue;
+        }
         let call = |dry_run: bool| -> Result<Call, String> {
             match r.form {
                 Form::NewObject => Ok(Call {
@@ -1377,7 +1484,7 @@ pub async fn rollback(
             }
         }
         // After the dry run: stop under --dry-run, else ask (unless all were confirmed).
-        if !gate.pass(opts, confirm, e.number, &r.target, &mut step, &mut log, out) {
+        if !gate.pass(opts, confirm, e.number, r, &mut step, &mut log, out) {
             reports.push(step.report.clone());
             continue;
         }
@@ -1402,6 +1509,74 @@ pub async fn rollback(
     Ok(reports)
 }
 
+/// One re-created object's rollback: what it runs against.
+struct RecreateRun<'a> {
+    http: &'a Http,
+    target: &'a Target,
+    opts: &'a RunOptions,
+}
+
+impl RecreateRun<'_> {
+    /// Deletes the object apply created and creates the backup again, after the dry runs
+    /// and the confirmation.
+    async fn rollback(
+        &self,
+        undo: &Remediation,
+        confirm: &mut dyn Confirm,
+        gate: &mut Gate,
+        step: &mut Step,
+        log: &mut Logger,
+        out: Out<'_>,
+    ) -> Report {
+        let (http, target) = (self.http, self.target);
+        let live = match http.send_built(get_call(target)).await {
+            Ok(a) if a.ok() => a.body,
+            Ok(a) => {
+                let m = explain(&a, "get", target, undo);
+                return step.end(log, out, Outcome::Failed, m);
+            }
+            Err(m) => return step.end(log, out, Outcome::Failed, m),
+        };
+        match recreate::dry_run(http, target, undo, &live, &undo.body).await {
+            Ok(d) => {
+                step.line.dry_run_ok = Some(true);
+                step.line.warnings = d.warnings.clone();
+                let _ = writeln!(
+                    out,
+                    "\n{:03} rollback {} — dry run passed: deletes it and creates the backup again",
+                    step.report.number, undo.target
+                );
+                let diff = crate::diff::unified(
+                    &live,
+                    &d.result,
+                    &format!("{} (live)", undo.target),
+                    &format!("{} (backup, re-created)", undo.target),
+                );
+                let _ = write!(out, "{}", crate::text::sanitize_multiline(&diff));
+            }
+            Err(m) => {
+                step.line.dry_run_ok = Some(false);
+                return step.end(log, out, Outcome::Failed, m);
+            }
+        }
+        if !gate.pass(self.opts, confirm, step.report.number, undo, step, log, out) {
+            return step.report.clone();
+        }
+        match recreate::write(http, target, undo, &live, &undo.body, self.opts).await {
+            Ok(w) => {
+                step.line.warnings.extend(w);
+                step.end(
+                    log,
+                    out,
+                    Outcome::Applied,
+                    "re-created from the backup".into(),
+                )
+            }
+            Err(m) => step.end(log, out, Outcome::Failed, m),
+        }
+    }
+}
+
 /// The minimal RBAC kubeharden needs: a read-only ClusterRole for scanning and one with the
 /// extra verbs `apply` and `rollback` use, as YAML.
 pub fn rbac_yaml() -> String {
@@ -1414,15 +1589,13 @@ pub fn rbac_yaml() -> String {
         .iter()
         .map(|(g, rs)| json!({"apiGroups": [g], "resources": rs, "verbs": ["get", "list"]}))
         .collect();
+    // Pods and Jobs are also deleted and created: a change the server refuses on an existing
+    // one re-creates it (the recreate form).
     let write: &[(&str, &[&str], &[&str])] = &[
+        ("", &["pods"], &["get", "patch", "create", "delete"]),
         (
             "",
-            &[
-                "pods",
-                "replicationcontrollers",
-                "serviceaccounts",
-                "namespaces",
-            ],
+            &["replicationcontrollers", "serviceaccounts", "namespaces"],
             &["get", "patch"],
         ),
         (
@@ -1430,7 +1603,8 @@ pub fn rbac_yaml() -> String {
             &["deployments", "statefulsets", "daemonsets", "replicasets"],
             &["get", "patch"],
         ),
-        ("batch", &["jobs", "cronjobs"], &["get", "patch"]),
+        ("batch", &["jobs"], &["get", "patch", "create", "delete"]),
+        ("batch", &["cronjobs"], &["get", "patch"]),
         (
             "rbac.authorization.k8s.io",
             &[

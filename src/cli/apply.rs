@@ -17,21 +17,39 @@ struct Prompt;
 
 impl Confirm for Prompt {
     fn confirm(&mut self, number: usize, target: &ObjRef, context: &str) -> Decision {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
+        let q = format!(
             "apply {number:03} to {target} in context {context:?}? [y]es, [n]o, [a]ll, [q]uit: "
         );
+        match Self::ask(&q).as_deref() {
+            None | Some("q" | "quit") => Decision::Quit,
+            Some("y" | "yes") => Decision::Yes,
+            Some("a" | "all") => Decision::All,
+            Some(_) => Decision::Skip,
+        }
+    }
+
+    fn confirm_recreate(&mut self, number: usize, target: &ObjRef, context: &str) -> Decision {
+        let q = format!(
+            "{number:03} DELETES {target} in context {context:?} and creates it again from \
+             the bundle (its containers restart)? [y]es, [n]o, [q]uit: "
+        );
+        match Self::ask(&q).as_deref() {
+            None | Some("q" | "quit") => Decision::Quit,
+            Some("y" | "yes") => Decision::Yes,
+            Some(_) => Decision::Skip,
+        }
+    }
+}
+
+impl Prompt {
+    fn ask(question: &str) -> Option<String> {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question}");
         let _ = err.flush();
         let mut answer = String::new();
         match std::io::stdin().lock().read_line(&mut answer) {
-            Ok(0) | Err(_) => Decision::Quit,
-            Ok(_) => match answer.trim().to_ascii_lowercase().as_str() {
-                "y" | "yes" => Decision::Yes,
-                "a" | "all" => Decision::All,
-                "q" | "quit" => Decision::Quit,
-                _ => Decision::Skip,
-            },
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(answer.trim().to_ascii_lowercase()),
         }
     }
 }
@@ -168,6 +186,7 @@ pub fn run_apply(source: &SourceArgs, args: &ApplyArgs) -> anyhow::Result<u8> {
         dry_run: args.dry_run,
         only: args.only.clone(),
         force_conflicts: args.force_conflicts,
+        allow_recreate: args.allow_recreate,
         ..RunOptions::default()
     };
     drive(
@@ -184,6 +203,7 @@ pub fn run_rollback(source: &SourceArgs, args: &RollbackArgs) -> anyhow::Result<
     let opts = RunOptions {
         dry_run: args.dry_run,
         force_conflicts: args.force_conflicts,
+        allow_recreate: args.allow_recreate,
         ..RunOptions::default()
     };
     drive(

@@ -257,6 +257,11 @@ pub struct ApplyArgs {
     /// Take over fields another field manager owns (server-side apply force).
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Let --yes (or "all") cover the changes that delete an object and create it again
+    /// (a bare Pod or Job the server cannot change in place); without it each is asked on
+    /// its own, and skipped under --yes.
+    #[arg(long)]
+    pub allow_recreate: bool,
 }
 
 /// Flags of `rollback`.
@@ -274,6 +279,10 @@ pub struct RollbackArgs {
     /// Take back fields another field manager took since the apply.
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Let --yes cover re-creating an object from its backup (a change that deleted and
+    /// re-created it); without it each is asked on its own, and skipped under --yes.
+    #[arg(long)]
+    pub allow_recreate: bool,
 }
 
 /// Flags of `fix`.

@@ -12,6 +12,7 @@
 //! previews and for the offline proof (`scan --with-bundle`). Nothing here performs I/O.
 
 pub mod edit;
+pub mod immutable;
 pub mod proof;
 pub mod template;
 
@@ -35,6 +36,10 @@ pub enum Form {
     JsonPatch,
     /// A file for the control-plane hosts, applied by hand.
     HostFile,
+    /// The whole fixed object, to delete the live one and create this in its place: for a
+    /// change the server refuses on an existing object (a bare Pod's spec, a Job's template).
+    /// Confirmed on its own.
+    Recreate,
 }
 
 impl Form {
@@ -45,6 +50,7 @@ impl Form {
             Form::NewObject => "new-object",
             Form::JsonPatch => "json-patch",
             Form::HostFile => "host-file",
+            Form::Recreate => "recreate",
         }
     }
 }
@@ -940,8 +946,9 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
         // A patch (removals, from the planner's own ops) goes before an apply: the fields an
         // apply adds can be invalid beside the old values (the API server refuses
         // `allowPrivilegeEscalation: false` next to `privileged: true`), never the reverse.
+        let mut changes = Vec::new();
         if !ops.is_empty() {
-            out.push(build(
+            changes.push(build(
                 target.clone(),
                 Form::JsonPatch,
                 Value::Array(edit::normalise_ops(ops)),
@@ -949,9 +956,70 @@ fn finish(p: &mut Planner) -> Vec<Remediation> {
                 &acc.meta,
             ));
         }
-        out.extend(apply_change);
+        changes.extend(apply_change);
+        match p.inv.resolve(&target) {
+            Some(obj) => out.extend(settle_immutable(p, obj, changes, &acc.meta)),
+            None => out.extend(changes),
+        }
     }
     out
+}
+
+/// The changes of one existing object as the server will take them: unchanged when they
+/// touch no immutable field; otherwise one [`Form::Recreate`] of the fixed object where that
+/// is safe (a bare Pod or an unfinished bare Job), or nothing, with the findings left
+/// unfixed and the by-hand step, so that a bundle never holds a change the server refuses.
+fn settle_immutable(
+    p: &mut Planner,
+    obj: &Object,
+    changes: Vec<Remediation>,
+    meta: &Meta,
+) -> Vec<Remediation> {
+    let mut after = vec![obj.clone()];
+    if changes.iter().any(|r| apply_local(&mut after, r).is_err()) {
+        return changes;
+    }
+    let Some(fixed) = after.pop().map(|o| o.raw) else {
+        return changes;
+    };
+    let Some(field) = immutable::refused_change(obj.kind(), &obj.raw, &fixed) else {
+        return changes;
+    };
+    match immutable::recreatable(&obj.raw) {
+        Ok(()) => {
+            let mut r = build(
+                (*obj.id).clone(),
+                Form::Recreate,
+                immutable::for_recreate(&fixed),
+                None,
+                meta,
+            );
+            r.unattended = false;
+            r.risks.push(format!(
+                "The server does not let an existing {} change {field}: apply deletes it and \
+                 creates it again from this file, so its containers stop and start anew.",
+                obj.kind()
+            ));
+            if obj.raw.pointer("/spec/ephemeralContainers").is_some() {
+                r.risks.push(
+                    "Its ephemeral (debug) containers are not created again: the server takes \
+                     them only on a running Pod."
+                        .into(),
+                );
+            }
+            vec![r]
+        }
+        Err(why) => {
+            for key in &meta.findings {
+                p.unfixed.push(Unfixed {
+                    finding: key.clone(),
+                    check: key.split(':').next().unwrap_or("").to_string(),
+                    reason: format!("changes {field}, which the server keeps immutable: {why}"),
+                });
+            }
+            Vec::new()
+        }
+    }
 }
 
 fn build(
@@ -961,20 +1029,6 @@ fn build(
     file: Option<String>,
     meta: &Meta,
 ) -> Remediation {
-    let mut notes = meta.notes.clone();
-    let mut unattended = meta.unattended;
-    if matches!(target.kind.as_str(), "Pod" | "Job")
-        && matches!(form, Form::ServerSideApply | Form::JsonPatch)
-    {
-        // The API server refuses most changes to a running Pod's spec and to a Job's
-        // pod template.
-        notes.push(format!(
-            "A {}'s pod spec is immutable once created: apply this to the manifest it comes \
-             from and recreate it (or give it a controller).",
-            target.kind
-        ));
-        unattended = false;
-    }
     Remediation {
         target,
         form,
@@ -985,9 +1039,9 @@ fn build(
         templates: meta.templates.iter().cloned().collect(),
         titles: meta.titles.clone(),
         risks: meta.risks.clone(),
-        unattended,
+        unattended: meta.unattended,
         review: meta.review,
-        notes,
+        notes: meta.notes.clone(),
         introduces: meta.introduces.iter().cloned().collect(),
         staged: meta.staged,
     }
@@ -1074,6 +1128,19 @@ pub fn apply_local(objects: &mut Vec<Object>, r: &Remediation) -> Result<(), Str
                 Object::from_value(r.body.clone(), Origin::Synthetic)
                     .map_err(|e| format!("{}: not an object: {e:?}", r.target))?,
             );
+            Ok(())
+        }
+        Form::Recreate => {
+            let o = pos
+                .and_then(|i| objects.get_mut(i))
+                .ok_or_else(|| format!("{} does not exist", r.target))?;
+            // The new object runs as the old one did: its status is kept, for checks that
+            // read what runs.
+            let mut body = r.body.clone();
+            if let (Some(m), Some(status)) = (body.as_object_mut(), o.raw.get("status")) {
+                m.insert("status".into(), status.clone());
+            }
+            o.raw = body;
             Ok(())
         }
         Form::JsonPatch => {

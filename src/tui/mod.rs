@@ -364,6 +364,9 @@ fn run_engine(
     let mut out = Vec::new();
     let opts = crate::apply::RunOptions {
         dry_run,
+        // The confirmation named each re-created object as such; a rollback has no
+        // confirmation of its own yet, so it leaves those to the CLI.
+        allow_recreate: !rollback,
         ..crate::apply::RunOptions::default()
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -574,7 +574,13 @@ fn ask_to_apply(state: &mut AppState) {
         .remediations
         .iter()
         .filter(|r| r.form != crate::remediate::Form::HostFile)
-        .map(|r| format!("{} ({})", r.target, r.form.key()))
+        .map(|r| match r.form {
+            crate::remediate::Form::Recreate => format!(
+                "{} (recreate: DELETED and created again; its containers restart)",
+                r.target
+            ),
+            form => format!("{} ({})", r.target, form.key()),
+        })
         .collect();
     if objects.is_empty() {
         state.note =

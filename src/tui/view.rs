@@ -656,10 +656,12 @@ fn draw_fix(
                     ));
                 }
                 lines.push(Line::styled(
-                    if v.edited {
-                        "  Patch (edited)"
-                    } else {
-                        "  Patch"
+                    match (r.form, v.edited) {
+                        (crate::remediate::Form::Recreate, _) => {
+                            "  Object (y deletes the live one and creates this)"
+                        }
+                        (_, true) => "  Patch (edited)",
+                        (_, false) => "  Patch",
                     },
                     theme.heading(),
                 ));

@@ -148,7 +148,10 @@ fn fix_apply_scan_rollback_against_a_seeded_server() {
     // --yes applies everything, each write after its dry run.
     let start = server.writes().len();
     let log_start = server.log().len();
-    let r = kh(&kubeconfig, &["apply", "--yes", b.to_str().unwrap()]);
+    let r = kh(
+        &kubeconfig,
+        &["apply", "--yes", "--allow-recreate", b.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let writes = server.writes()[start..].to_vec();
     eprintln!("apply --yes: {}", tally(&server.log()[log_start..]));
@@ -207,7 +210,10 @@ fn fix_apply_scan_rollback_against_a_seeded_server() {
     // Rollback brings every changed object back.
     let start = server.writes().len();
     let log_start = server.log().len();
-    let r = kh(&kubeconfig, &["rollback", "--yes", b.to_str().unwrap()]);
+    let r = kh(
+        &kubeconfig,
+        &["rollback", "--yes", "--allow-recreate", b.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_dry_run_first(&server.writes()[start..]);
     eprintln!("rollback --yes: {}", tally(&server.log()[log_start..]));

@@ -265,6 +265,14 @@ fn fix_writes_a_bundle_that_kustomize_builds_and_that_clears_the_demo_findings()
                 assert_eq!(ops[0]["op"], "test", "{file}");
             }
             "host-file" => assert!(file.starts_with("host/"), "{file}"),
+            "recreate" => {
+                // A whole object, deleted and created again: not part of the kustomization.
+                assert!(file.starts_with("recreate/") && name_re(file), "{file}");
+                assert!(
+                    text.contains("# apply:      kubectl replace --force -f recreate/"),
+                    "{file}"
+                );
+            }
             other => panic!("unknown form {other}"),
         }
     }
@@ -567,7 +575,8 @@ fn forms_are_chosen_by_what_the_object_holds() {
             Form::ServerSideApply,
             Form::NewObject,
             Form::JsonPatch,
-            Form::HostFile
+            Form::HostFile,
+            Form::Recreate
         ]
         .into_iter()
         .collect()

@@ -15,6 +15,7 @@
 
 mod admission;
 mod demo;
+mod immutable;
 mod managers;
 mod rbac;
 mod rbac_roles;

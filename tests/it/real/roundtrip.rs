@@ -180,7 +180,7 @@ fn fix_apply_scan_rollback_on_the_demo_in_a_real_server() {
     let targets = targets(&bundle);
     let held_before = snapshot(&c, &targets);
 
-    let r = kh(&me, &["apply", "--yes", b]);
+    let r = kh(&me, &["apply", "--yes", "--allow-recreate", b]);
     let events = c.audit(&me.user);
     let refused_apply = refused(&events);
     assert!(
@@ -214,7 +214,7 @@ fn fix_apply_scan_rollback_on_the_demo_in_a_real_server() {
     assert!(cleared > 0);
 
     let start = c.audit(&me.user).len();
-    let r = kh(&me, &["rollback", "--yes", b]);
+    let r = kh(&me, &["rollback", "--yes", "--allow-recreate", b]);
     let events = c.audit(&me.user)[start..].to_vec();
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let refused_rollback = refused(&events);
