@@ -6,12 +6,12 @@ use crate::fake_api::FakeApi;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
-    session: String,
+pub struct Tmux {
+    pub session: String,
 }
 
 impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
+    pub fn run(&self, args: &[&str]) -> String {
         let o = Command::new("tmux")
             .args(args)
             .output()
@@ -19,19 +19,19 @@ impl Tmux {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub fn keys(&self, keys: &[&str]) {
         for k in keys {
             self.run(&["send-keys", "-t", &self.session, k]);
             std::thread::sleep(Duration::from_millis(150));
         }
     }
 
-    fn screen(&self) -> String {
+    pub fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", &self.session])
     }
 
     /// Waits until the screen shows `text`; the screen on failure.
-    fn wait_for(&self, text: &str) -> String {
+    pub fn wait_for(&self, text: &str) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();

@@ -444,3 +444,65 @@ fn what_cannot_be_re_created_stays_out_of_the_bundle_with_the_step_by_hand() {
     );
     assert!(refuses);
 }
+
+#[test]
+fn in_the_tui_a_bare_pods_fix_is_shown_dry_run_and_confirmed_as_a_re_create() {
+    use crate::e2e::Tmux;
+    let c = crate::real_cluster!();
+    let ns = c.namespace("kh-tui-recreate", &[]);
+    let before = create(c, &pod(&ns, "debug"));
+    let me = c.admin();
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        session: format!("kh-real-recreate-{}", std::process::id()),
+    };
+    let command = format!(
+        "cd {home} && env HOME={home} XDG_DATA_HOME={home}/data KUBECONFIG= {bin} --kubeconfig {kc} -n {ns}",
+        home = home.path().display(),
+        bin = env!("CARGO_BIN_EXE_kubeharden"),
+        kc = me.kubeconfig.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        &tmux.session,
+        "-x",
+        "140",
+        "-y",
+        "45",
+        &command,
+    ]);
+    tmux.run(&["set-option", "-t", &tmux.session, "remain-on-exit", "on"]);
+    tmux.wait_for("objects");
+    tmux.keys(&["3"]);
+    tmux.wait_for("Pod security");
+    tmux.keys(&[
+        "/", "p", "r", "i", "v", "i", "l", "e", "g", "e", "d", "Enter", "Enter",
+    ]);
+    tmux.wait_for("Pod security · finding");
+    tmux.keys(&["f"]);
+    let s = tmux.wait_for("Change 1/1: recreate of Pod");
+    assert!(s.contains("y deletes the live one and creates this"), "{s}");
+    tmux.keys(&["d"]);
+    let s = tmux.wait_for("dry run passed");
+    assert!(s.contains("Server dry run"), "{s}");
+    assert_eq!(
+        c.get("pod", Some(&ns), "debug").unwrap()["metadata"]["uid"],
+        before["metadata"]["uid"],
+        "d writes nothing"
+    );
+    tmux.keys(&["y"]);
+    let s = tmux.wait_for("confirm");
+    assert!(s.contains("recreate: DELETED and created again"), "{s}");
+    tmux.keys(&["y"]);
+    let s = tmux.wait_for("Results of the last run");
+    assert!(s.contains("Pod") && s.contains("/debug: Applied"), "{s}");
+    let now = c.get("pod", Some(&ns), "debug").unwrap();
+    assert_ne!(now["metadata"]["uid"], before["metadata"]["uid"]);
+    assert_eq!(
+        now["spec"]["containers"][0]["securityContext"]["privileged"],
+        json!(false)
+    );
+    tmux.keys(&["Escape", "q"]);
+}
