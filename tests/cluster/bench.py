@@ -71,18 +71,18 @@ def load(cluster, gen_dir, admin):
         subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", "-"], input=json.dumps(doc),
                        capture_output=True, text=True)
     failures = 0
+    # One kubectl for the whole folder (a process per file costs more than the requests).
     # Pods name ServiceAccounts that come later in their file: a second pass creates them.
-    for f in files:
-        subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", os.path.join(gen_dir, "files", f)],
+    folder = os.path.join(gen_dir, "files")
+    subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", folder],
+                   capture_output=True, text=True)
+    p = subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", folder],
                        capture_output=True, text=True)
-    for f in files:
-        p = subprocess.run(["kubectl", "--kubeconfig", admin, "create", "-f", os.path.join(gen_dir, "files", f)],
-                           capture_output=True, text=True)
-        for line in p.stderr.splitlines():
-            if "AlreadyExists" not in line and line.strip():
-                failures += 1
-                if failures <= 5:
-                    print(f"  load {f}: {line.strip()}", file=sys.stderr)
+    for line in p.stderr.splitlines():
+        if "AlreadyExists" not in line and line.strip():
+            failures += 1
+            if failures <= 5:
+                print(f"  load: {line.strip()}", file=sys.stderr)
     if failures:
         print(f"  {failures} objects not created", file=sys.stderr)
     return time.monotonic() - start
@@ -133,7 +133,7 @@ def main():
         print(f"fix: {len(manifest['patches'])} changes in {wall:.2f} s, {rss:.0f} MB")
         only = ",".join(map(str, numbers))
         applier = kubeconfig_for(cluster, "admin-01")
-        wall, rss, p = timed([KH, "--kubeconfig", applier, "apply", "--yes", "--only", only, bundle])
+        wall, rss, p = timed([KH, "--kubeconfig", applier, "apply", "--yes", "--allow-recreate", "--only", only, bundle])
         ev = audit(cluster, "admin-01")
         verbs = collections.Counter((e["verb"], "dry run" if "dryRun=All" in e["requestURI"] else "")
                                     for e in ev)
@@ -141,11 +141,13 @@ def main():
         print(f"apply --yes of {len(numbers)} changes: {wall:.1f} s, {len(ev) / len(numbers):.2f} requests per change "
               f"({dict(verbs)}), failed: {failed.group(1) if failed else '?'}, exit {p.returncode}")
         roller = kubeconfig_for(cluster, "admin-02")
-        wall, rss, p = timed([KH, "--kubeconfig", roller, "rollback", "--yes", bundle])
+        wall, rss, p = timed([KH, "--kubeconfig", roller, "rollback", "--yes", "--allow-recreate", bundle])
         ev = audit(cluster, "admin-02")
         failed = re.search(r"(\d+) failed", p.stderr)
         print(f"rollback --yes of {len(numbers)} changes: {wall:.1f} s, {len(ev) / len(numbers):.2f} requests per change, "
               f"failed: {failed.group(1) if failed else '?'}, exit {p.returncode}")
+        for line in [l for l in (p.stdout + p.stderr).splitlines() if ": Failed" in l][:3]:
+            print(f"  {line[:300]}")
     finally:
         subprocess.run([os.path.join(REPO, "tests/cluster/stop"), cluster])
 
