@@ -18,6 +18,7 @@ mod demo;
 mod managers;
 mod rbac;
 mod rbac_roles;
+mod rollback_patch;
 mod roundtrip;
 mod scan;
 
