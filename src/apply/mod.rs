@@ -1177,8 +1177,13 @@ fn write_verb(r: &Remediation) -> &'static str {
 /// The change that undoes an applied change, from its backup: for a server-side apply, an
 /// apply of the bare identity that gives up kubeharden's fields (so the server removes those
 /// no other manager holds, and the rollback owns nothing), the inverse JSON patch guarded by
-/// tests on the values the change wrote, or a delete of an object the change created.
-pub fn inverse(r: &Remediation, backup: Option<&Value>) -> Result<Remediation, String> {
+/// tests on the values the live object holds (`remediate::undo`), or a delete of an object
+/// the change created.
+pub fn inverse(
+    r: &Remediation,
+    backup: Option<&Value>,
+    live: Option<&Value>,
+) -> Result<Remediation, String> {
     let mut inv = r.clone();
     match r.form {
         Form::NewObject => {}
@@ -1189,33 +1194,12 @@ pub fn inverse(r: &Remediation, backup: Option<&Value>) -> Result<Remediation, S
             inv.body = crate::remediate::edit::identity(&r.target);
         }
         Form::JsonPatch => {
+            // Against the object as it is now: the server normalised what the patch wrote
+            // (zero values and emptied lists dropped, appends given an index).
             let backup = backup.ok_or("no backup of the object")?;
-            let ops = r.body.as_array().cloned().unwrap_or_default();
-            let mut out = Vec::new();
-            for op in ops.iter().rev() {
-                let path = op.get("path").and_then(Value::as_str).unwrap_or("");
-                match op.get("op").and_then(Value::as_str) {
-                    Some("replace") => {
-                        out.push(json!({"op": "test", "path": path, "value": op.get("value")}));
-                        match backup.pointer(path) {
-                            Some(v) => out.push(json!({"op": "replace", "path": path, "value": v})),
-                            None => out.push(json!({"op": "remove", "path": path})),
-                        }
-                    }
-                    Some("add") => {
-                        out.push(json!({"op": "test", "path": path, "value": op.get("value")}));
-                        out.push(json!({"op": "remove", "path": path}));
-                    }
-                    Some("remove") => {
-                        let v = backup
-                            .pointer(path)
-                            .ok_or_else(|| format!("the backup has nothing at {path}"))?;
-                        out.push(json!({"op": "add", "path": path, "value": v}));
-                    }
-                    _ => {}
-                }
-            }
-            inv.body = Value::Array(out);
+            let live = live.ok_or("the object was not read before its rollback")?;
+            let ops = r.body.as_array().map(Vec::as_slice).unwrap_or_default();
+            inv.body = Value::Array(crate::remediate::undo::inverse(backup, ops, live)?);
         }
         Form::HostFile => return Err("a host file is undone by hand".into()),
         Form::Recreate => {
@@ -1379,7 +1363,23 @@ pub async fn rollback(
         let backup: Option<Value> = std::fs::read_to_string(&backup_file)
             .ok()
             .and_then(|t| serde_yaml::from_str(&t).ok());
-        let undo = match inverse(r, backup.as_ref()) {
+        // A JSON patch is undone against the object as it is now.
+        let live = match r.form {
+            Form::JsonPatch => match http.send_built(get_call(&target)).await {
+                Ok(a) if a.ok() => Some(a.body),
+                Ok(a) => {
+                    let m = format!("reading {} answered {}", r.target, a.status);
+                    reports.push(step.end(&mut log, out, Outcome::Failed, m));
+                    continue;
+                }
+                Err(m) => {
+                    reports.push(step.end(&mut log, out, Outcome::Failed, m));
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        let undo = match inverse(r, backup.as_ref(), live.as_ref()) {
             Ok(u) => u,
             Err(m) => {
                 reports.push(step.end(
@@ -1698,16 +1698,18 @@ mod tests {
         json_patch::patch(&mut after, &ops).unwrap();
         assert!(holds(&after, &r));
         assert!(!holds(&live(), &r));
-        let undo = inverse(&r, Some(&live())).unwrap();
+        let undo = inverse(&r, Some(&live()), Some(&after)).unwrap();
         let ops: json_patch::Patch = serde_json::from_value(undo.body).unwrap();
         let mut restored = after.clone();
         json_patch::patch(&mut restored, &ops).unwrap();
         assert_eq!(restored, live());
         // The inverse is guarded: it refuses an object changed since.
-        let mut changed = after;
+        let mut changed = after.clone();
         changed["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] =
             json!(true);
         assert!(json_patch::patch(&mut changed, &ops).is_err());
+        let e = inverse(&r, Some(&live()), Some(&changed)).unwrap_err();
+        assert!(e.contains("/containers/0/securityContext/privileged"), "{e}");
     }
 
     #[test]
@@ -1719,7 +1721,7 @@ mod tests {
             "spec": {"template": {"spec": {"automountServiceAccountToken": false}}}});
         let mut backup = live();
         backup["metadata"]["labels"] = json!({"team": "a"});
-        let undo = inverse(&rem(Form::ServerSideApply, body), Some(&backup)).unwrap();
+        let undo = inverse(&rem(Form::ServerSideApply, body), Some(&backup), None).unwrap();
         assert_eq!(
             undo.body,
             json!({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -15,6 +15,7 @@ pub mod edit;
 pub mod immutable;
 pub mod proof;
 pub mod template;
+pub mod undo;
 
 use crate::checks::pss::{self, Level};
 use crate::model::{Finding, Inventory, ObjRef, Object, Origin};

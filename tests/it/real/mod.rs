@@ -19,6 +19,7 @@ mod immutable;
 mod managers;
 mod rbac;
 mod rbac_roles;
+mod rollback_patch;
 mod roundtrip;
 mod scan;
 
