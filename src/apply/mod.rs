@@ -245,6 +245,25 @@ impl Target {
 struct Http {
     client: Client,
     retry_base: Duration,
+    /// When this run last wrote an admission policy or a namespace's Pod Security labels.
+    admission_written: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How long a written admission policy takes to reach the server's admission chain: the
+/// policy plugins reload about once a second (`policyRefreshInterval`), after their informer.
+const ADMISSION_SETTLE: Duration = Duration::from_secs(2);
+
+/// Kinds whose change alters what the server admits next.
+fn changes_admission(kind: &str) -> bool {
+    matches!(
+        kind,
+        "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "ClusterPolicy"
+            | "ConstraintTemplate"
+            | "K8sAllowedRepos"
+            | "Namespace"
+    )
 }
 
 impl Http {
@@ -252,6 +271,30 @@ impl Http {
         Http {
             client: client.clone(),
             retry_base: opts.retry_base.unwrap_or(Duration::from_millis(250)),
+            admission_written: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Notes a written change; one to admission makes the next dry run wait for it.
+    fn wrote(&self, target: &ObjRef) {
+        if changes_admission(&target.kind) {
+            if let Ok(mut at) = self.admission_written.lock() {
+                *at = Some(std::time::Instant::now());
+            }
+        }
+    }
+
+    /// Waits, before a dry run, until an admission change this run wrote is in force, so
+    /// that the dry run is judged by the policies as they now are.
+    async fn settle_admission(&self) {
+        let since = self
+            .admission_written
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .map(|at| at.elapsed());
+        if let Some(since) = since.filter(|s| *s < ADMISSION_SETTLE) {
+            tokio::time::sleep(ADMISSION_SETTLE - since).await;
         }
     }
 
@@ -1015,6 +1058,7 @@ pub async fn apply(
                 }
             }
         }
+        http.settle_admission().await;
         // 2. The dry run. A forced apply first asks without force, to learn whose fields
         // it takes: the log keeps them, and rollback hands them back.
         if opts.force_conflicts && r.form == Form::ServerSideApply {
@@ -1134,6 +1178,7 @@ pub async fn apply(
         };
         match wrote {
             Ok(a) if a.ok() => {
+                http.wrote(&r.target);
                 step.report.warnings.extend(a.warnings.clone());
                 step.line.warnings.extend(a.warnings);
             }
@@ -1435,6 +1480,7 @@ pub async fn rollback(
             reports.push(step.end(&mut log, out, Outcome::Failed, m));
             continue;
         }
+        http.settle_admission().await;
         let dry = http.send_built(call(true)).await;
         match dry {
             Ok(a) if a.ok() => {
@@ -1504,6 +1550,9 @@ pub async fn rollback(
             Ok(a) => (Outcome::Failed, explain(&a, verb, &target, &undo)),
             Err(m) => (Outcome::Failed, m),
         };
+        if outcome == Outcome::Applied {
+            http.wrote(&r.target);
+        }
         reports.push(step.end(&mut log, out, outcome, message));
     }
     Ok(reports)
@@ -1537,6 +1586,7 @@ impl RecreateRun<'_> {
             }
             Err(m) => return step.end(log, out, Outcome::Failed, m),
         };
+        http.settle_admission().await;
         match recreate::dry_run(http, target, undo, &live, &undo.body).await {
             Ok(d) => {
                 step.line.dry_run_ok = Some(true);
@@ -1709,7 +1759,10 @@ mod tests {
             json!(true);
         assert!(json_patch::patch(&mut changed, &ops).is_err());
         let e = inverse(&r, Some(&live()), Some(&changed)).unwrap_err();
-        assert!(e.contains("/containers/0/securityContext/privileged"), "{e}");
+        assert!(
+            e.contains("/containers/0/securityContext/privileged"),
+            "{e}"
+        );
     }
 
     #[test]

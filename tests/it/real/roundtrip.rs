@@ -110,6 +110,13 @@ pub fn comparable(mut o: Value) -> Value {
         ] {
             m.remove(f);
         }
+        // The server keeps it equal to the DaemonSet's generation, as it keeps `generation`.
+        if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("deprecated.daemonset.template.generation");
+            if a.is_empty() {
+                m.remove("annotations");
+            }
+        }
     }
     o
 }
@@ -148,10 +155,15 @@ fn snapshot(
 ) -> BTreeMap<String, Option<Value>> {
     targets
         .iter()
-        .map(|(res, ns, name, _)| {
+        .map(|(res, ns, name, form)| {
+            let mut held = c.get(res, ns.as_deref(), name).map(comparable);
+            // A re-created Pod's status is its kubelet's to write again (none runs here).
+            if let (Some(o), "recreate") = (held.as_mut(), form.as_str()) {
+                o.as_object_mut().unwrap().remove("status");
+            }
             (
                 format!("{res} {}/{name}", ns.as_deref().unwrap_or("")),
-                c.get(res, ns.as_deref(), name).map(comparable),
+                held,
             )
         })
         .collect()
