@@ -227,6 +227,8 @@ pub struct Settings {
     /// Whether the source is a cluster (live or demo) rather than manifests: some checks
     /// (admission enforcement) only make sense for a whole cluster.
     pub cluster: bool,
+    /// The policy version the per-control Pod Security checks judge at (`--pss-version`).
+    pub pss_version: pss::PolicyVersion,
 }
 
 impl Default for Settings {
@@ -236,6 +238,7 @@ impl Default for Settings {
             today: jiff::civil::date(2000, 1, 1),
             encryption: None,
             cluster: false,
+            pss_version: pss::PolicyVersion::LATEST,
         }
     }
 }

@@ -228,9 +228,11 @@ fn enforce_weaker_than_pods(inv: &Inventory, _: &Settings) -> Outcome {
             continue;
         }
         out.evaluated += 1;
+        let version = pss::PolicyVersion::of_label(ns.label(ENFORCE_VERSION));
         let met = specs
             .iter()
-            .map(|s| pss::evaluate(s).level())
+            // Judged at the version the namespace pins, as admission judges it.
+            .map(|s| pss::evaluate_at(s, version).level())
             .min()
             .unwrap_or(Level::Privileged);
         let enforced = ns
@@ -265,7 +267,7 @@ fn enforce_weaker_than_pods(inv: &Inventory, _: &Settings) -> Outcome {
 }
 
 /// Runs one control over every pod spec: one hit per offending field, on the owning object.
-fn per_pod_spec(inv: &Inventory, control: fn(&PodSpecRef) -> Vec<Violation>) -> Outcome {
+fn per_pod_spec(inv: &Inventory, control: impl Fn(&PodSpecRef) -> Vec<Violation>) -> Outcome {
     let mut out = Outcome::default();
     for spec in inv.pod_specs() {
         let Some(obj) = inv.owner_of(spec) else {
@@ -500,8 +502,8 @@ pub const SELINUX: CheckDef = CheckDef {
     run: run_se_linux_options,
 };
 
-fn run_se_linux_options(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::se_linux_options)
+fn run_se_linux_options(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::SeLinuxOptions.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-110: Unmasked /proc.
@@ -522,8 +524,8 @@ pub const PROC_MOUNT: CheckDef = CheckDef {
     run: run_proc_mount_baseline,
 };
 
-fn run_proc_mount_baseline(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::proc_mount_baseline)
+fn run_proc_mount_baseline(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::ProcMount.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-111: Unsafe sysctls.
@@ -544,8 +546,8 @@ pub const SYSCTLS: CheckDef = CheckDef {
     run: run_sysctls,
 };
 
-fn run_sysctls(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::sysctls)
+fn run_sysctls(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::Sysctls.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-112: Seccomp explicitly Unconfined.
@@ -567,8 +569,8 @@ pub const SECCOMP_UNCONFINED: CheckDef = CheckDef {
     run: run_seccomp_baseline,
 };
 
-fn run_seccomp_baseline(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::seccomp_baseline)
+fn run_seccomp_baseline(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::SeccompProfileBaseline.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-113: Probe or lifecycle handler targets another host.
@@ -590,8 +592,8 @@ pub const PROBE_HOST: CheckDef = CheckDef {
     run: run_probe_and_lifecycle_host,
 };
 
-fn run_probe_and_lifecycle_host(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::probe_and_lifecycle_host)
+fn run_probe_and_lifecycle_host(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::HostProbesAndHostLifecycle.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-201: allowPrivilegeEscalation is not false.
@@ -614,8 +616,8 @@ pub const ALLOW_PRIVILEGE_ESCALATION: CheckDef = CheckDef {
     run: run_allow_privilege_escalation,
 };
 
-fn run_allow_privilege_escalation(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::allow_privilege_escalation)
+fn run_allow_privilege_escalation(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::AllowPrivilegeEscalation.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-202: Container may run as root.
@@ -638,8 +640,8 @@ pub const RUN_AS_NON_ROOT: CheckDef = CheckDef {
     run: run_run_as_non_root,
 };
 
-fn run_run_as_non_root(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::run_as_non_root)
+fn run_run_as_non_root(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::RunAsNonRoot.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-203: runAsUser is 0.
@@ -661,8 +663,8 @@ pub const RUN_AS_USER_ROOT: CheckDef = CheckDef {
     run: run_run_as_user,
 };
 
-fn run_run_as_user(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::run_as_user)
+fn run_run_as_user(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::RunAsUser.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-204: Capabilities not dropped.
@@ -685,8 +687,8 @@ pub const CAPABILITIES_RESTRICTED: CheckDef = CheckDef {
     run: run_capabilities_restricted,
 };
 
-fn run_capabilities_restricted(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::capabilities_restricted)
+fn run_capabilities_restricted(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::CapabilitiesRestricted.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-205: Seccomp profile not set.
@@ -710,8 +712,8 @@ pub const SECCOMP_NOT_SET: CheckDef = CheckDef {
     run: run_seccomp_restricted,
 };
 
-fn run_seccomp_restricted(inv: &Inventory, _: &Settings) -> Outcome {
-    per_pod_spec(inv, pss::seccomp_restricted)
+fn run_seccomp_restricted(inv: &Inventory, settings: &Settings) -> Outcome {
+    per_pod_spec(inv, |s| pss::Control::SeccompProfileRestricted.check_at(s, settings.pss_version))
 }
 
 /// KH-POD-206: Volume type not allowed by restricted.

@@ -132,6 +132,12 @@ pub struct CheckArgs {
     /// --encryption-provider-config). Key material in it is never shown or written.
     #[arg(long, value_name = "FILE", global = true)]
     pub encryption_config: Option<PathBuf>,
+
+    /// The Pod Security Standards version the per-control pod checks judge at: latest or
+    /// v1.N (v1.0 … v1.37), as a namespace's enforce-version label pins it. A namespace's own
+    /// enforce decision (KH-POD-004) always follows its label.
+    #[arg(long, value_name = "VERSION", default_value = "latest", global = true)]
+    pub pss_version: crate::checks::pss::PolicyVersion,
 }
 
 impl CheckArgs {
@@ -153,6 +159,7 @@ impl CheckArgs {
             today: crate::config::today(),
             encryption,
             cluster: false,
+            pss_version: self.pss_version,
         })
     }
 }

@@ -160,7 +160,7 @@ const CASES: &[(&str, Tweak, bool, bool)] = &[
         {"name": "net.ipv4.tcp_keepalive_intvl", "value": "30"},
     ]), true, true),
     ("sysctl kernel.msgmax", |p| p["spec"]["securityContext"]["sysctls"] = json!([{"name": "kernel.msgmax", "value": "65536"}]), false, false),
-    ("sysctl tcp_slow_start_after_idle (unreleased v1.37)", |p| p["spec"]["securityContext"]["sysctls"] = json!([{"name": "net.ipv4.tcp_slow_start_after_idle", "value": "0"}]), false, false),
+    ("sysctl tcp_slow_start_after_idle (safe from v1.37)", |p| p["spec"]["securityContext"]["sysctls"] = json!([{"name": "net.ipv4.tcp_slow_start_after_idle", "value": "0"}]), true, true),
     // probe and lifecycle host
     ("liveness probe httpGet host", |p| p["spec"]["containers"][0]["livenessProbe"] = json!({"httpGet": {"host": "10.0.0.1", "port": 80}}), false, false),
     ("readiness probe tcpSocket host empty", |p| p["spec"]["containers"][0]["readinessProbe"] = json!({"tcpSocket": {"host": "", "port": 80}}), true, true),

@@ -215,11 +215,21 @@ pub fn app_armor(spec: &PodSpecRef) -> Vec<Violation> {
 /// Baseline "SELinux": `seLinuxOptions.type` in [`SELINUX_TYPES`], `user` and `role` unset, on
 /// the pod and every container.
 pub fn se_linux_options(spec: &PodSpecRef) -> Vec<Violation> {
+    se_linux_options_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`se_linux_options`] at a policy version (`container_engine_t` allowed from v1.31).
+pub fn se_linux_options_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    let allowed: &[&str] = if v.since(31) {
+        SELINUX_TYPES
+    } else {
+        &SELINUX_TYPES[..SELINUX_TYPES.len() - 1]
+    };
     let mut out = Vec::new();
     let mut judge =
         |opts: &k8s_openapi::api::core::v1::SELinuxOptions, base: String, who: String| {
             let ty = opts.type_.as_deref().unwrap_or_default();
-            if !SELINUX_TYPES.contains(&ty) {
+            if !allowed.contains(&ty) {
                 out.push(Violation::new(
                     format!("{base}.type"),
                     format!(
@@ -283,7 +293,12 @@ fn unmasked_proc(spec: &PodSpecRef, allowed: &str) -> Vec<Violation> {
 /// Baseline "/proc Mount Type": `procMount` unset or `Default`, unless the pod runs in a user
 /// namespace (`hostUsers: false`, policy ≥ 1.35).
 pub fn proc_mount_baseline(spec: &PodSpecRef) -> Vec<Violation> {
-    if in_user_namespace(&spec.spec) {
+    proc_mount_baseline_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`proc_mount_baseline`] at a policy version (relaxed for user namespaces from v1.35).
+pub fn proc_mount_baseline_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if v.since(35) && in_user_namespace(&spec.spec) {
         return Vec::new();
     }
     unmasked_proc(
@@ -299,6 +314,21 @@ pub(super) fn valid_seccomp(t: &str) -> bool {
 /// Baseline "Seccomp": an explicit `seccompProfile.type` other than `RuntimeDefault` or
 /// `Localhost` (that is, `Unconfined`) on the pod or any container.
 pub fn seccomp_baseline(spec: &PodSpecRef) -> Vec<Violation> {
+    seccomp_baseline_at(spec, PolicyVersion::LATEST)
+}
+
+/// The alpha seccomp annotations, which the baseline judged before v1.19.
+pub const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
+/// The per-container alpha seccomp annotation, followed by the container's name.
+pub const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str =
+    "container.seccomp.security.alpha.kubernetes.io/";
+
+/// [`seccomp_baseline`] at a policy version: before v1.19 the control judged the alpha
+/// annotations (`runtime/default`, `docker/default` or `localhost/…`), from v1.19 the fields.
+pub fn seccomp_baseline_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if !v.since(19) {
+        return seccomp_annotations(spec);
+    }
     let mut out = Vec::new();
     if let Some(p) = spec
         .spec
@@ -333,15 +363,51 @@ pub fn seccomp_baseline(spec: &PodSpecRef) -> Vec<Violation> {
     out
 }
 
-/// Whether a sysctl is safe at [`POLICY_VERSION`].
+fn seccomp_annotations(spec: &PodSpecRef) -> Vec<Violation> {
+    let valid =
+        |v: &str| v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/");
+    let meta = metadata_path(spec);
+    let mut keys = vec![SECCOMP_POD_ANNOTATION.to_string()];
+    keys.extend(
+        ctrs(&spec.spec)
+            .iter()
+            .map(|c| format!("{SECCOMP_CONTAINER_ANNOTATION_PREFIX}{}", c.name)),
+    );
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let value = spec.annotations.get(&key).filter(|v| !valid(v))?;
+            Some(Violation::new(
+                format!("{meta}.annotations.{key}"),
+                format!(
+                    "annotation {key} is {value:?} (allowed: runtime/default, docker/default, \
+                     localhost/<profile>)"
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Whether a sysctl is safe at the latest policy version.
 pub fn is_safe_sysctl(name: &str) -> bool {
+    is_safe_sysctl_at(name, PolicyVersion::LATEST)
+}
+
+/// Whether a sysctl is safe at a policy version.
+pub fn is_safe_sysctl_at(name: &str, v: PolicyVersion) -> bool {
     SAFE_SYSCTLS
         .iter()
-        .any(|&(n, since)| n == name && since <= POLICY_VERSION)
+        .any(|&(n, (_, since))| n == name && v.since(since))
 }
 
 /// Baseline "Sysctls": `securityContext.sysctls[*].name` outside [`SAFE_SYSCTLS`].
 pub fn sysctls(spec: &PodSpecRef) -> Vec<Violation> {
+    sysctls_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`sysctls`] at a policy version.
+pub fn sysctls_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
     let list = spec
         .spec
         .security_context
@@ -350,7 +416,7 @@ pub fn sysctls(spec: &PodSpecRef) -> Vec<Violation> {
         .unwrap_or_default();
     list.iter()
         .enumerate()
-        .filter(|(_, s)| !is_safe_sysctl(&s.name))
+        .filter(|(_, s)| !is_safe_sysctl_at(&s.name, v))
         .map(|(i, s)| {
             Violation::new(
                 pod_sc_path(spec, &format!("sysctls[{i}].name")),

@@ -32,15 +32,16 @@ mod baseline;
 mod containers;
 mod restricted;
 mod sockets;
+mod version;
 
 pub use baseline::*;
 pub use containers::{in_user_namespace, is_windows};
 pub use restricted::*;
 pub use sockets::*;
+pub use version::PolicyVersion;
 
-/// The policy version this module implements: what `latest` resolves to on the newest released
-/// Kubernetes (1.36 resolves `latest` to v1.35, the highest version any check registers).
-pub const POLICY_VERSION: (u32, u32) = (1, 35);
+/// The latest policy version as `(major, minor)`: [`PolicyVersion::LATEST`].
+pub const POLICY_VERSION: (u32, u32) = (1, PolicyVersion::LATEST.minor());
 
 /// Capabilities the baseline level allows in `capabilities.add` (exact, case-sensitive).
 pub const BASELINE_CAPABILITIES: &[&str] = &[
@@ -60,8 +61,6 @@ pub const BASELINE_CAPABILITIES: &[&str] = &[
 ];
 
 /// Sysctls the baseline level allows, with the policy version that made each one safe.
-/// (`net.ipv4.tcp_slow_start_after_idle` and `net.ipv4.tcp_notsent_lowat` follow at v1.37,
-/// which is unreleased, so they are not here.)
 pub const SAFE_SYSCTLS: &[(&str, (u32, u32))] = &[
     ("kernel.shm_rmid_forced", (1, 0)),
     ("net.ipv4.ip_local_port_range", (1, 0)),
@@ -75,6 +74,8 @@ pub const SAFE_SYSCTLS: &[(&str, (u32, u32))] = &[
     ("net.ipv4.tcp_keepalive_probes", (1, 29)),
     ("net.ipv4.tcp_rmem", (1, 32)),
     ("net.ipv4.tcp_wmem", (1, 32)),
+    ("net.ipv4.tcp_slow_start_after_idle", (1, 37)),
+    ("net.ipv4.tcp_notsent_lowat", (1, 37)),
 ];
 
 /// SELinux types the baseline level allows (`""` means unset); `container_engine_t` from v1.31.
@@ -238,18 +239,48 @@ impl Control {
         }
     }
 
-    /// Whether the control is part of the evaluation at a level.
-    pub fn applies_at(self, level: PssLevel) -> bool {
-        match level {
-            PssLevel::Baseline => self.level() == PssLevel::Baseline,
-            PssLevel::Restricted => !Control::ALL
-                .iter()
-                .any(|c| c.level() == PssLevel::Restricted && c.overrides() == Some(self)),
+    /// Whether the control exists at a policy version (the first version PSA registers it).
+    pub fn defined_at(self, v: PolicyVersion) -> bool {
+        match self {
+            Control::AllowPrivilegeEscalation => v.since(8),
+            Control::SeccompProfileRestricted => v.since(19),
+            Control::CapabilitiesRestricted => v.since(22),
+            Control::RunAsUser => v.since(23),
+            Control::HostProbesAndHostLifecycle => v.since(34),
+            Control::ProcMountRestricted => v.since(35),
+            _ => true,
         }
     }
 
-    /// Runs the control.
+    /// Whether the control is part of the evaluation at a level (latest version).
+    pub fn applies_at(self, level: PssLevel) -> bool {
+        self.applies_at_version(level, PolicyVersion::LATEST)
+    }
+
+    /// Whether the control is part of the evaluation at a level and policy version: it exists
+    /// there, and at the restricted level no restricted control that exists there replaces it.
+    pub fn applies_at_version(self, level: PssLevel, v: PolicyVersion) -> bool {
+        self.defined_at(v)
+            && match level {
+                PssLevel::Baseline => self.level() == PssLevel::Baseline,
+                PssLevel::Restricted => !Control::ALL.iter().any(|c| {
+                    c.level() == PssLevel::Restricted
+                        && c.defined_at(v)
+                        && c.overrides() == Some(self)
+                }),
+            }
+    }
+
+    /// Runs the control at the latest version.
     pub fn check(self, spec: &PodSpecRef) -> Vec<Violation> {
+        self.check_at(spec, PolicyVersion::LATEST)
+    }
+
+    /// Runs the control as a policy version defines it (nothing when it does not exist there).
+    pub fn check_at(self, spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+        if !self.defined_at(v) {
+            return Vec::new();
+        }
         match self {
             Control::WindowsHostProcess => windows_host_process(spec),
             Control::HostNamespaces => {
@@ -262,17 +293,17 @@ impl Control {
             Control::HostPathVolumes => host_path_volumes(spec),
             Control::HostPorts => host_ports(spec),
             Control::AppArmorProfile => app_armor(spec),
-            Control::SeLinuxOptions => se_linux_options(spec),
-            Control::ProcMount => proc_mount_baseline(spec),
-            Control::SeccompProfileBaseline => seccomp_baseline(spec),
-            Control::Sysctls => sysctls(spec),
+            Control::SeLinuxOptions => se_linux_options_at(spec, v),
+            Control::ProcMount => proc_mount_baseline_at(spec, v),
+            Control::SeccompProfileBaseline => seccomp_baseline_at(spec, v),
+            Control::Sysctls => sysctls_at(spec, v),
             Control::HostProbesAndHostLifecycle => probe_and_lifecycle_host(spec),
             Control::RestrictedVolumes => restricted_volumes(spec),
-            Control::AllowPrivilegeEscalation => allow_privilege_escalation(spec),
-            Control::RunAsNonRoot => run_as_non_root(spec),
-            Control::RunAsUser => run_as_user(spec),
-            Control::SeccompProfileRestricted => seccomp_restricted(spec),
-            Control::CapabilitiesRestricted => capabilities_restricted(spec),
+            Control::AllowPrivilegeEscalation => allow_privilege_escalation_at(spec, v),
+            Control::RunAsNonRoot => run_as_non_root_at(spec, v),
+            Control::RunAsUser => run_as_user_at(spec, v),
+            Control::SeccompProfileRestricted => seccomp_restricted_at(spec, v),
+            Control::CapabilitiesRestricted => capabilities_restricted_at(spec, v),
             Control::ProcMountRestricted => proc_mount_restricted(spec),
         }
     }
@@ -329,6 +360,8 @@ pub struct PssVerdict {
     pub restricted: bool,
     /// Every control that failed, in [`Control::ALL`] order.
     pub failed: Vec<Failure>,
+    /// The policy version the controls were judged at.
+    pub version: PolicyVersion,
 }
 
 impl PssVerdict {
@@ -359,26 +392,37 @@ impl PssVerdict {
 
     /// The failed controls that count at a level (restricted overrides taken into account).
     pub fn failed_at(&self, level: PssLevel) -> impl Iterator<Item = Control> + '_ {
-        self.failed_controls().filter(move |c| c.applies_at(level))
+        self.failed_controls()
+            .filter(move |c| c.applies_at_version(level, self.version))
     }
 }
 
 /// Evaluates every control on a pod spec.
 pub fn evaluate(spec: &PodSpecRef) -> PssVerdict {
+    evaluate_at(spec, PolicyVersion::LATEST)
+}
+
+/// Evaluates every control that exists at a policy version, as that version defines it.
+pub fn evaluate_at(spec: &PodSpecRef, version: PolicyVersion) -> PssVerdict {
     let failed: Vec<Failure> = Control::ALL
         .iter()
         .filter_map(|&control| {
-            let violations = control.check(spec);
+            let violations = control.check_at(spec, version);
             (!violations.is_empty()).then_some(Failure {
                 control,
                 violations,
             })
         })
         .collect();
-    let passes = |level: PssLevel| !failed.iter().any(|f| f.control.applies_at(level));
+    let passes = |level: PssLevel| {
+        !failed
+            .iter()
+            .any(|f| f.control.applies_at_version(level, version))
+    };
     PssVerdict {
         baseline: passes(PssLevel::Baseline),
         restricted: passes(PssLevel::Restricted),
         failed,
+        version,
     }
 }

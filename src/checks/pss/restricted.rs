@@ -65,7 +65,12 @@ pub fn restricted_volumes(spec: &PodSpecRef) -> Vec<Violation> {
 /// Restricted "Privilege Escalation": every container sets `allowPrivilegeEscalation: false`
 /// (skipped for Windows pods).
 pub fn allow_privilege_escalation(spec: &PodSpecRef) -> Vec<Violation> {
-    if is_windows(&spec.spec) {
+    allow_privilege_escalation_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`allow_privilege_escalation`] at a policy version (Windows pods exempt from v1.25).
+pub fn allow_privilege_escalation_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if v.since(25) && is_windows(&spec.spec) {
         return Vec::new();
     }
     ctrs(&spec.spec)
@@ -98,7 +103,12 @@ pub fn allow_privilege_escalation(spec: &PodSpecRef) -> Vec<Violation> {
 /// unset) or on every container; an explicit `false` anywhere fails. Skipped for pods in a user
 /// namespace (`hostUsers: false`).
 pub fn run_as_non_root(spec: &PodSpecRef) -> Vec<Violation> {
-    if in_user_namespace(&spec.spec) {
+    run_as_non_root_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`run_as_non_root`] at a policy version (user-namespace pods exempt from v1.35).
+pub fn run_as_non_root_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if v.since(35) && in_user_namespace(&spec.spec) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -137,7 +147,12 @@ pub fn run_as_non_root(spec: &PodSpecRef) -> Vec<Violation> {
 /// Restricted "Running as Non-root user": `runAsUser` must not be 0 on the pod or any
 /// container. Skipped for pods in a user namespace (`hostUsers: false`).
 pub fn run_as_user(spec: &PodSpecRef) -> Vec<Violation> {
-    if in_user_namespace(&spec.spec) {
+    run_as_user_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`run_as_user`] at a policy version (user-namespace pods exempt from v1.35).
+pub fn run_as_user_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if v.since(35) && in_user_namespace(&spec.spec) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -168,7 +183,12 @@ pub fn run_as_user(spec: &PodSpecRef) -> Vec<Violation> {
 /// (containers may leave it unset) or on every container; any other explicit value fails.
 /// Skipped for Windows pods.
 pub fn seccomp_restricted(spec: &PodSpecRef) -> Vec<Violation> {
-    if is_windows(&spec.spec) {
+    seccomp_restricted_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`seccomp_restricted`] at a policy version (Windows pods exempt from v1.25).
+pub fn seccomp_restricted_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if v.since(25) && is_windows(&spec.spec) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -219,7 +239,12 @@ pub fn seccomp_restricted(spec: &PodSpecRef) -> Vec<Violation> {
 /// Restricted "Capabilities": every container drops `ALL` (exact string) and adds nothing but
 /// `NET_BIND_SERVICE`. Skipped for Windows pods.
 pub fn capabilities_restricted(spec: &PodSpecRef) -> Vec<Violation> {
-    if is_windows(&spec.spec) {
+    capabilities_restricted_at(spec, PolicyVersion::LATEST)
+}
+
+/// [`capabilities_restricted`] at a policy version (Windows pods exempt from v1.25).
+pub fn capabilities_restricted_at(spec: &PodSpecRef, v: PolicyVersion) -> Vec<Violation> {
+    if v.since(25) && is_windows(&spec.spec) {
         return Vec::new();
     }
     let mut out = Vec::new();
