@@ -1535,7 +1535,10 @@ mod tests {
             json!(true);
         assert!(json_patch::patch(&mut changed, &ops).is_err());
         let e = inverse(&r, Some(&live()), Some(&changed)).unwrap_err();
-        assert!(e.contains("/containers/0/securityContext/privileged"), "{e}");
+        assert!(
+            e.contains("/containers/0/securityContext/privileged"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ fn replay(backup: &Value, forward: &[Value]) -> Result<(Vec<Done>, BTreeSet<Stri
             "test" => continue,
             "add" => {
                 let path = if parent_is_list && last == "-" {
-                    let n = doc.pointer(&parent).and_then(Value::as_array).map_or(0, Vec::len);
+                    let n = doc
+                        .pointer(&parent)
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len);
                     format!("{parent}/{n}")
                 } else {
                     path.to_string()
@@ -494,8 +497,8 @@ mod tests {
         let add = format!("{POD}/containers/0/securityContext/capabilities/add");
         let fwd = [json!({"op": "add", "path": format!("{add}/-"), "value": "CHOWN"})];
         let mut live = patch(&sts(), &fwd).unwrap();
-        live["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]
-            ["add"][1] = json!("SYS_ADMIN");
+        live["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
+            [1] = json!("SYS_ADMIN");
         let e = inverse(&sts(), &fwd, &live).unwrap_err();
         assert!(e.contains(&format!("{add}/1")), "{e}");
     }
@@ -509,6 +512,9 @@ mod tests {
         let inv = inverse(&sts(), &fwd, &live).unwrap();
         let restored = patch(&live, &inv).unwrap();
         assert_eq!(restored["spec"]["replicas"], json!(3));
-        assert_eq!(restored["spec"]["template"]["spec"]["hostNetwork"], json!(true));
+        assert_eq!(
+            restored["spec"]["template"]["spec"]["hostNetwork"],
+            json!(true)
+        );
     }
 }
