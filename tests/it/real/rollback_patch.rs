@@ -97,7 +97,14 @@ fn snapshot(c: &Cluster, targets: &Targets) -> BTreeMap<String, Option<Value>> {
         .map(|(res, ns, name, _)| {
             (
                 format!("{res} {}/{name}", ns.as_deref().unwrap_or("")),
-                c.get(res, ns.as_deref(), name).map(comparable),
+                c.get(res, ns.as_deref(), name).map(|o| {
+                    let mut o = comparable(o);
+                    // The DaemonSet controller's counter of template changes (server-set).
+                    if let Some(a) = o["metadata"]["annotations"].as_object_mut() {
+                        a.remove("deprecated.daemonset.template.generation");
+                    }
+                    o
+                }),
             )
         })
         .collect()
