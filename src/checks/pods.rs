@@ -503,7 +503,9 @@ pub const SELINUX: CheckDef = CheckDef {
 };
 
 fn run_se_linux_options(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::SeLinuxOptions.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::SeLinuxOptions.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-110: Unmasked /proc.
@@ -525,7 +527,9 @@ pub const PROC_MOUNT: CheckDef = CheckDef {
 };
 
 fn run_proc_mount_baseline(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::ProcMount.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::ProcMount.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-111: Unsafe sysctls.
@@ -547,7 +551,9 @@ pub const SYSCTLS: CheckDef = CheckDef {
 };
 
 fn run_sysctls(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::Sysctls.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::Sysctls.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-112: Seccomp explicitly Unconfined.
@@ -570,7 +576,9 @@ pub const SECCOMP_UNCONFINED: CheckDef = CheckDef {
 };
 
 fn run_seccomp_baseline(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::SeccompProfileBaseline.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::SeccompProfileBaseline.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-113: Probe or lifecycle handler targets another host.
@@ -593,7 +601,9 @@ pub const PROBE_HOST: CheckDef = CheckDef {
 };
 
 fn run_probe_and_lifecycle_host(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::HostProbesAndHostLifecycle.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::HostProbesAndHostLifecycle.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-201: allowPrivilegeEscalation is not false.
@@ -617,7 +627,9 @@ pub const ALLOW_PRIVILEGE_ESCALATION: CheckDef = CheckDef {
 };
 
 fn run_allow_privilege_escalation(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::AllowPrivilegeEscalation.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::AllowPrivilegeEscalation.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-202: Container may run as root.
@@ -641,7 +653,9 @@ pub const RUN_AS_NON_ROOT: CheckDef = CheckDef {
 };
 
 fn run_run_as_non_root(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::RunAsNonRoot.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::RunAsNonRoot.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-203: runAsUser is 0.
@@ -664,7 +678,9 @@ pub const RUN_AS_USER_ROOT: CheckDef = CheckDef {
 };
 
 fn run_run_as_user(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::RunAsUser.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::RunAsUser.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-204: Capabilities not dropped.
@@ -688,7 +704,9 @@ pub const CAPABILITIES_RESTRICTED: CheckDef = CheckDef {
 };
 
 fn run_capabilities_restricted(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::CapabilitiesRestricted.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::CapabilitiesRestricted.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-205: Seccomp profile not set.
@@ -713,7 +731,9 @@ pub const SECCOMP_NOT_SET: CheckDef = CheckDef {
 };
 
 fn run_seccomp_restricted(inv: &Inventory, settings: &Settings) -> Outcome {
-    per_pod_spec(inv, |s| pss::Control::SeccompProfileRestricted.check_at(s, settings.pss_version))
+    per_pod_spec(inv, |s| {
+        pss::Control::SeccompProfileRestricted.check_at(s, settings.pss_version)
+    })
 }
 
 /// KH-POD-206: Volume type not allowed by restricted.

@@ -34,7 +34,7 @@ fn pss_checks_name_their_level() {
 
 /// A pod that meets restricted: pod-level runAsNonRoot and seccomp, every container drops ALL
 /// and forbids privilege escalation.
-fn restricted_pod() -> Value {
+pub(crate) fn restricted_pod() -> Value {
     let sc = json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}});
     json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -55,10 +55,10 @@ fn verdict_of(pod: Value) -> pss::PssVerdict {
     pss::evaluate(spec)
 }
 
-type Tweak = fn(&mut Value);
+pub(crate) type Tweak = fn(&mut Value);
 
 #[rustfmt::skip]
-const CASES: &[(&str, Tweak, bool, bool)] = &[
+pub(crate) const CASES: &[(&str, Tweak, bool, bool)] = &[
     // name, change to the restricted pod, meets baseline, meets restricted
     ("restricted pod as is", |_| {}, true, true),
     ("no securityContext at all", |p| {

@@ -17,6 +17,7 @@ mod admission;
 mod demo;
 mod immutable;
 mod managers;
+mod pss;
 mod rbac;
 mod rbac_roles;
 mod rollback_patch;
