@@ -834,44 +834,32 @@ impl Gate {
             );
             return false;
         }
-        if r.form == Form::Recreate && !opts.allow_recreate {
+        let recreate = r.form == Form::Recreate && !opts.allow_recreate;
+        let decision = if recreate {
             // Confirmed on its own: "all" and --yes do not cover a delete.
-            return match confirm.confirm_recreate(number, target, &opts.context) {
-                Decision::Yes | Decision::All => true,
-                Decision::Skip => {
-                    step.end(
-                        log,
-                        out,
-                        Outcome::Skipped,
-                        "deletes the object and creates it again: confirm it on its own, or \
-                         pass --allow-recreate"
-                            .into(),
-                    );
-                    false
-                }
-                Decision::Quit => {
-                    self.quit = true;
-                    step.end(
-                        log,
-                        out,
-                        Outcome::Skipped,
-                        "stopped at the user's request".into(),
-                    );
-                    false
-                }
-            };
-        }
-        if self.all {
+            match confirm.confirm_recreate(number, target, &opts.context) {
+                Decision::All => Decision::Yes,
+                d => d,
+            }
+        } else if self.all {
             return true;
-        }
-        match confirm.confirm(number, target, &opts.context) {
+        } else {
+            confirm.confirm(number, target, &opts.context)
+        };
+        match decision {
             Decision::Yes => true,
             Decision::All => {
                 self.all = true;
                 true
             }
             Decision::Skip => {
-                step.end(log, out, Outcome::Skipped, "not confirmed".into());
+                let why = if recreate {
+                    "deletes the object and creates it again: confirm it on its own, or pass \
+                     --allow-recreate"
+                } else {
+                    "not confirmed"
+                };
+                step.end(log, out, Outcome::Skipped, why.into());
                 false
             }
             Decision::Quit => {

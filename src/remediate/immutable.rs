@@ -235,25 +235,15 @@ const JOB_GENERATED_LABELS: &[&str] = &[
 /// controllers set on the old one (uid, resourceVersion, managedFields, status, a
 /// scheduler's node binding, a Job's generated selector).
 pub fn for_recreate(obj: &Value) -> Value {
-    let mut v = obj.clone();
+    // What every write of the server sets (status, uid, resourceVersion, managedFields, …).
+    let mut v = crate::diff::canonical(obj);
+    let scheduled_by_scheduler = scheduler_bound(obj);
     let Some(m) = v.as_object_mut() else {
         return v;
     };
-    m.remove("status");
-    let scheduled_by_scheduler = scheduler_bound(obj);
     if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in [
-            "managedFields",
-            "resourceVersion",
-            "uid",
-            "generation",
-            "creationTimestamp",
-            "selfLink",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
-            meta.remove(k);
-        }
+        meta.remove("deletionTimestamp");
+        meta.remove("deletionGracePeriodSeconds");
     }
     let kind = m
         .get("kind")

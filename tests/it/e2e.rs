@@ -11,6 +11,24 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// A detached 140x45 session running `command`, kept on screen after it exits.
+    pub fn start(session: String, command: &str) -> Tmux {
+        let tmux = Tmux { session };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            "140",
+            "-y",
+            "45",
+            command,
+        ]);
+        tmux.run(&["set-option", "-t", &tmux.session, "remain-on-exit", "on"]);
+        tmux
+    }
+
     pub fn run(&self, args: &[&str]) -> String {
         let o = Command::new("tmux")
             .args(args)
@@ -87,19 +105,7 @@ fn a_user_fixes_a_finding_from_the_tui_against_a_live_cluster() {
         bin = env!("CARGO_BIN_EXE_kubeharden"),
         kc = kubeconfig.display()
     );
-    let tmux = Tmux { session };
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &tmux.session,
-        "-x",
-        "140",
-        "-y",
-        "45",
-        &command,
-    ]);
-    tmux.run(&["set-option", "-t", &tmux.session, "remain-on-exit", "on"]);
+    let tmux = Tmux::start(session, &command);
     tmux.wait_for("Overview");
     tmux.wait_for("objects");
     tmux.keys(&["3"]);

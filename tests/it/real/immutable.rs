@@ -453,27 +453,13 @@ fn in_the_tui_a_bare_pods_fix_is_shown_dry_run_and_confirmed_as_a_re_create() {
     let before = create(c, &pod(&ns, "debug"));
     let me = c.admin();
     let home = tempfile::tempdir().unwrap();
-    let tmux = Tmux {
-        session: format!("kh-real-recreate-{}", std::process::id()),
-    };
     let command = format!(
         "cd {home} && env HOME={home} XDG_DATA_HOME={home}/data KUBECONFIG= {bin} --kubeconfig {kc} -n {ns}",
         home = home.path().display(),
         bin = env!("CARGO_BIN_EXE_kubeharden"),
         kc = me.kubeconfig.display()
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        &tmux.session,
-        "-x",
-        "140",
-        "-y",
-        "45",
-        &command,
-    ]);
-    tmux.run(&["set-option", "-t", &tmux.session, "remain-on-exit", "on"]);
+    let tmux = Tmux::start(format!("kh-real-recreate-{}", std::process::id()), &command);
     tmux.wait_for("objects");
     tmux.keys(&["3"]);
     tmux.wait_for("Pod security");
