@@ -462,6 +462,12 @@ fn classify(spec: &KindSpec, namespace: Option<&str>, e: kube::Error) -> ListFai
                         format!(" ({message})")
                     }
                 )),
+                // Every Kubernetes API server serves the core namespaces: a 404 there is not
+                // a missing kind but the wrong server (a proxy path, a web server).
+                404 if spec.kind == "Namespace" => ListFailure::Fatal(format!(
+                    "not a Kubernetes API server: the list of namespaces ({}) answered 404",
+                    spec.qualified()
+                )),
                 404 => ListFailure::Skip(format!(
                     "not served by this API server ({} has no {})",
                     spec.api_version(),

@@ -467,6 +467,20 @@ fn a_server_that_hangs_up_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn a_server_that_answers_404_to_everything_is_not_a_kubernetes_api_server() {
+    let server = FakeApi::start();
+    server.add(pod("shop", "web", false));
+    for kind in kubeharden::source::live::KINDS {
+        server.fault(kind.plural, Fault::NotFound);
+    }
+    let run = scan(&server, &[]);
+    let line = assert_one_error_line(&run);
+    assert!(line.contains("not a Kubernetes API server"), "{line}");
+    assert!(line.contains(&server.url()), "{line}");
+    run.assert_no_leaks();
+}
+
+#[test]
 fn rejected_credentials_are_one_line_and_exit_2() {
     let server = FakeApi::start();
     server.add(pod("shop", "web", false));
