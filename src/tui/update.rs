@@ -548,7 +548,10 @@ fn ask_to_apply(state: &mut AppState) {
         state.note = Some(why.clone());
         return;
     }
-    let findings: Vec<usize> = if state.marked.is_empty() {
+    // A finding's own screens apply what they show: that finding's changes. The marked set
+    // is applied from the table, where the marks are.
+    let on_one_finding = matches!(state.screen, Screen::Fix { .. } | Screen::Detail { .. });
+    let findings: Vec<usize> = if on_one_finding || state.marked.is_empty() {
         current_finding(state).into_iter().collect()
     } else {
         state.marked.iter().copied().collect()
@@ -560,7 +563,7 @@ fn ask_to_apply(state: &mut AppState) {
     let edited: Option<Vec<crate::remediate::Remediation>> = state
         .fix
         .as_ref()
-        .filter(|v| v.edited && state.marked.is_empty() && findings == [v.finding])
+        .filter(|v| v.edited && findings == [v.finding])
         .map(|v| v.changes.iter().map(|(r, _)| r.clone()).collect());
     let chosen = data.findings_at(&findings);
     let plan = match &edited {
@@ -579,7 +582,13 @@ fn ask_to_apply(state: &mut AppState) {
                 "{} (recreate: DELETED and created again; its containers restart)",
                 r.target
             ),
-            form => format!("{} ({})", r.target, form.key()),
+            form => format!(
+                "{} ({}; clears {} finding{})",
+                r.target,
+                form.key(),
+                r.findings.len(),
+                if r.findings.len() == 1 { "" } else { "s" }
+            ),
         })
         .collect();
     if objects.is_empty() {

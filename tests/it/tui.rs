@@ -901,3 +901,48 @@ fn the_results_of_a_live_run_show_per_change_until_esc() {
     assert!(s.results.is_none());
     assert_eq!(s.screen, Screen::Overview);
 }
+
+#[test]
+fn y_on_a_remediation_applies_that_findings_changes_not_the_marked_set() {
+    let mut s = loaded(30);
+    act(&mut s, &[Action::JumpArea(2)]);
+    select_first_fixable(&mut s, Area::PodSecurity);
+    // Mark every finding of the area, then open one finding's remediation.
+    act(&mut s, &[Action::MarkAll]);
+    assert!(s.marked.len() > 1);
+    act(&mut s, &[Action::Remediate]);
+    let Screen::Fix { finding, .. } = s.screen else {
+        panic!("not on the fix screen: {:?}", s.screen)
+    };
+    let shown: Vec<String> = s
+        .fix
+        .as_ref()
+        .unwrap()
+        .changes
+        .iter()
+        .map(|(r, _)| r.target.to_string())
+        .collect();
+    act(&mut s, &[Action::ApplyFix]);
+    let confirm = s.confirm.clone().expect("a confirmation");
+    assert_eq!(
+        confirm.findings,
+        vec![finding],
+        "only the finding on screen"
+    );
+    assert_eq!(
+        confirm.objects.len(),
+        shown.len(),
+        "{:?} vs {shown:?}",
+        confirm.objects
+    );
+    for (o, t) in confirm.objects.iter().zip(&shown) {
+        assert!(o.starts_with(t.as_str()) && o.contains("clears"), "{o}");
+    }
+    // From the table, y applies the marked set.
+    update(&mut s, Msg::Confirm(false));
+    act(&mut s, &[Action::Back, Action::Back]);
+    assert!(matches!(s.screen, Screen::Area(_)), "{:?}", s.screen);
+    act(&mut s, &[Action::ApplyFix]);
+    let confirm = s.confirm.clone().expect("a confirmation");
+    assert_eq!(confirm.findings.len(), s.marked.len());
+}
