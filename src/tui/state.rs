@@ -353,6 +353,9 @@ pub struct AppState {
     /// What the last `y` applied, for `u`: the data before it (in-memory demo) or the
     /// bundle folder (live cluster).
     pub last_applied: Option<Applied>,
+    /// `r` was pressed once while a change applied in memory would be dropped: the next `r`
+    /// rescans (any other key disarms it).
+    pub rescan_armed: bool,
     /// The open patch editor, if any.
     pub editor: Option<Editor>,
     /// Spinner frame, advanced by ticks while background work runs.
@@ -488,6 +491,7 @@ impl AppState {
             baseline: None,
             fixed: [0; 5],
             last_applied: None,
+            rescan_armed: false,
             editor: None,
             spinner: 0,
             results: None,

@@ -1,7 +1,7 @@
 //! `update(state, msg) -> effects`: every transition of the UI, synchronous and pure.
 
 use super::msg::{Action, Effect, Msg};
-use super::state::{AppState, Data, LoadState, Screen};
+use super::state::{AppState, Applied, Data, LoadState, Screen};
 use crate::model::Area;
 
 /// Starts a load: a new request ID, the loading state, and the effect that runs it.
@@ -165,6 +165,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
 
 fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
     state.note = None;
+    let armed = std::mem::take(&mut state.rescan_armed);
     if state.help {
         // Help is modal: it closes on ? or esc; q still quits.
         match action {
@@ -182,7 +183,18 @@ fn act(state: &mut AppState, action: Action) -> Vec<Effect> {
                 state.note = Some("a scan is already running".into());
             } else if !state.rescannable {
                 state.note = Some("standard input cannot be read twice: restart to rescan".into());
+            } else if !armed && matches!(state.last_applied, Some(Applied::InMemory(_))) {
+                // A rescan reads the demo afresh: what was applied in memory is dropped.
+                state.rescan_armed = true;
+                state.note = Some(
+                    "r again rescans the demo and drops the change applied in memory \
+                     (u undoes it instead; any other key keeps it)"
+                        .into(),
+                );
             } else {
+                if matches!(state.last_applied, Some(Applied::InMemory(_))) {
+                    state.last_applied = None;
+                }
                 return start_load(state);
             }
         }

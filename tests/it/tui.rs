@@ -946,3 +946,41 @@ fn y_on_a_remediation_applies_that_findings_changes_not_the_marked_set() {
     let confirm = s.confirm.clone().expect("a confirmation");
     assert_eq!(confirm.findings.len(), s.marked.len());
 }
+
+#[test]
+fn r_on_the_demo_asks_before_it_drops_a_change_applied_in_memory() {
+    use kubeharden::tui::state::Applied;
+    let mut s = loaded(30);
+    // Nothing applied: r rescans at once.
+    assert!(matches!(
+        update(&mut s, Msg::Action(Action::Rescan)).first(),
+        Some(Effect::Load { .. })
+    ));
+    let req = s.last_req;
+    update(
+        &mut s,
+        Msg::Loaded {
+            req,
+            result: Ok(demo_data()),
+        },
+    );
+    s.last_applied = Some(Applied::InMemory(demo_data()));
+    assert!(update(&mut s, Msg::Action(Action::Rescan)).is_empty());
+    let note = s.note.clone().unwrap_or_default();
+    assert!(
+        note.contains("drops the change applied in memory"),
+        "{note}"
+    );
+    // Another key keeps it; r must be pressed twice in a row.
+    act(&mut s, &[Action::Down]);
+    assert!(update(&mut s, Msg::Action(Action::Rescan)).is_empty());
+    let effects = update(&mut s, Msg::Action(Action::Rescan));
+    assert!(
+        matches!(effects.first(), Some(Effect::Load { .. })),
+        "{effects:?}"
+    );
+    assert!(
+        s.last_applied.is_none(),
+        "nothing left to undo after the rescan"
+    );
+}
